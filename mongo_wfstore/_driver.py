@@ -1,0 +1,124 @@
+"""What the store needs from a MongoDB driver, and how driver errors are mapped.
+
+The store works on any async collection that looks like PyMongo's
+`AsyncCollection`: PyMongo's own, Motor's (deprecated, still common) and
+mongomock-motor's (for tests). `AsyncCollectionLike` lists what it calls; the
+differences between them (`aggregate` is a coroutine in PyMongo and returns a
+cursor in Motor) are smoothed over here.
+
+`translate_error` is the one place where driver and BSON errors become
+`WorkflowStoreError`s, keeping the original as `__cause__`.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any, Protocol
+
+from bson.errors import BSONError, InvalidDocument
+from pymongo.errors import (
+    ConnectionFailure,
+    DocumentTooLarge,
+    OperationFailure,
+    PyMongoError,
+    WriteConcernError,
+)
+
+from ._exceptions import (
+    DatabaseError,
+    DatabaseUnavailableError,
+    InvalidInputError,
+    WorkflowStoreError,
+)
+
+__all__ = [
+    "DRIVER_ERRORS",
+    "TOO_LARGE_CODES",
+    "AsyncCollectionLike",
+    "aggregate",
+    "is_too_large",
+    "translate_error",
+]
+
+TOO_LARGE_CODES = frozenset({10334, 17419, 17420})
+"""Server codes for a document that would grow past 16 MiB (BSONObjectTooLarge)."""
+
+DRIVER_ERRORS: tuple[type[BaseException], ...] = (
+    PyMongoError,
+    BSONError,
+    OverflowError,
+    UnicodeEncodeError,
+)
+"""What a driver call can raise that the store must translate."""
+
+
+class AsyncCursorLike(Protocol):
+    """The part of an async cursor the store uses."""
+
+    def to_list(self, length: int | None = None) -> Awaitable[list[Any]]: ...
+
+
+class AsyncCollectionLike(Protocol):
+    """The part of an async MongoDB collection the store uses."""
+
+    @property
+    def name(self) -> str: ...
+
+    def find_one(self, filter: Any = None, *args: Any, **kwargs: Any) -> Awaitable[Any]: ...
+
+    def find(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def update_one(
+        self, filter: Mapping[str, Any], update: Any, upsert: bool = False, **kwargs: Any
+    ) -> Awaitable[Any]: ...
+
+    def delete_one(self, filter: Mapping[str, Any], **kwargs: Any) -> Awaitable[Any]: ...
+
+    def delete_many(self, filter: Mapping[str, Any], **kwargs: Any) -> Awaitable[Any]: ...
+
+    def aggregate(self, pipeline: Sequence[Mapping[str, Any]], **kwargs: Any) -> Any: ...
+
+
+async def aggregate(
+    collection: AsyncCollectionLike, pipeline: Sequence[Mapping[str, Any]]
+) -> list[Any]:
+    """Run an aggregation and return all its documents, on PyMongo or Motor."""
+    cursor = collection.aggregate(pipeline)
+    if inspect.isawaitable(cursor):
+        cursor = await cursor
+    result: list[Any] = await cursor.to_list(None)
+    return result
+
+
+def is_too_large(exc: BaseException) -> bool:
+    """True if `exc` says a document or command exceeds the size limit."""
+    if isinstance(exc, DocumentTooLarge):
+        return True
+    return isinstance(exc, OperationFailure) and exc.code in TOO_LARGE_CODES
+
+
+def translate_error(exc: BaseException, doing: str) -> WorkflowStoreError:
+    """The `WorkflowStoreError` for a driver error raised while `doing` something.
+
+    Network errors, timeouts and write-concern errors become
+    `DatabaseUnavailableError` (the write may have been applied); a value the
+    driver could not encode becomes `InvalidInputError`; anything else from the
+    server becomes `DatabaseError` with its code and details.
+    """
+    if isinstance(exc, WorkflowStoreError):
+        return exc
+    if isinstance(exc, PyMongoError) and (
+        isinstance(exc, ConnectionFailure | WriteConcernError) or exc.timeout
+    ):
+        return DatabaseUnavailableError(
+            f"{doing}: the database is unavailable, the write may or may not "
+            f"have been applied ({type(exc).__name__}: {exc})",
+            code=getattr(exc, "code", None),
+            details=getattr(exc, "details", None),
+        )
+    if isinstance(exc, (InvalidDocument, OverflowError, UnicodeEncodeError)):
+        return InvalidInputError(f"{doing}: the driver cannot encode the value ({exc})")
+    if isinstance(exc, OperationFailure):
+        return DatabaseError(f"{doing}: {exc}", code=exc.code, details=exc.details)
+    return DatabaseError(f"{doing}: {type(exc).__name__}: {exc}")

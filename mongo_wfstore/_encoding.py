@@ -1,0 +1,445 @@
+"""How JSON values and states become MongoDB documents, and back.
+
+What lives here:
+
+- `encode_value` / `decode_value`: any JSON value to a value a real server stores
+  and gives back exactly, types included, and the way back.
+- `escape_key` / `unescape_key`: the field-name escaping, also used to build
+  update paths such as `context.steps.<step_id>`.
+- `run_fields`, `step_document`, `decode_run`, `decode_step`: the document layout
+  shared by both stores, so that they validate and round-trip identically.
+
+The encoding keeps ordinary payloads as they are, readable and queryable in the
+mongo shell. It changes only what a server refuses or would give back
+differently:
+
+- A field name that is empty, starts with `$`, or contains `.`, `%` or NUL is
+  percent-escaped (`$ref` is stored as `%24ref`, `a.b` as `a%2Eb`, `""` as `%`).
+  Every escaped name contains `%`, and `%` itself is always escaped, so the way
+  back is unambiguous; this also keeps `$ref` + `$id` from decoding as a DBRef.
+- A value BSON cannot hold exactly is stored as its JSON text in a one-field
+  document `{"%json": "<text>"}`: an integer outside int64, a string or key with
+  a lone surrogate, and a container nested deeper than `MAX_NATIVE_DEPTH` (the
+  server refuses documents nested past 100 levels). No escaped user key can be
+  `%json`, so the marker cannot be confused with data.
+
+What is refused with `InvalidInputError` (before anything is written): values
+that are not JSON (tuples, sets, bytes, datetimes, non-string keys, NaN and
+infinities) and values nested deeper than `MAX_JSON_DEPTH`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import bson
+from bson.raw_bson import RawBSONDocument
+
+from ._exceptions import InvalidInputError
+from ._models import (
+    TaskStatus,
+    WorkflowDefinition,
+    WorkflowExecutionState,
+    WorkflowStepState,
+)
+
+__all__ = [
+    "JSON_MARKER",
+    "MAX_JSON_DEPTH",
+    "MAX_NATIVE_DEPTH",
+    "SCHEMA_VERSION",
+    "UnstorableValue",
+    "decode_run",
+    "decode_step",
+    "decode_value",
+    "document_size",
+    "encode_value",
+    "escape_key",
+    "has_lone_surrogate",
+    "run_fields",
+    "step_document",
+    "unescape_key",
+]
+
+SCHEMA_VERSION = 1
+"""Version of the stored document layout, written into every run document."""
+
+MAX_NATIVE_DEPTH = 64
+"""Containers nested deeper than this inside one value are stored as JSON text."""
+
+MAX_JSON_DEPTH = 256
+"""Values nested deeper than this are refused."""
+
+JSON_MARKER = "%json"
+"""Key of the one-field document that holds a value as JSON text."""
+
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_ESCAPED = re.compile("%(25|2E|24|00)")
+_UNESCAPES = {"25": "%", "2E": ".", "24": "$", "00": "\x00"}
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+class UnstorableValue(Exception):  # noqa: N818 - internal signal, never escapes this package
+    """A value is not JSON or is too deep; carries the path where it was found."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.parts: list[str] = []
+
+    def path(self, root: str) -> str:
+        """The offending location as `root.key[3].other`."""
+        return root + "".join(reversed(self.parts))
+
+    def to_input_error(
+        self, root: str, *, run_task_id: object = None, step_id: object = None
+    ) -> InvalidInputError:
+        """The public error, naming the run, the step and the path."""
+        where = f" of step {step_id!r}" if step_id is not None else ""
+        run = f" in run {run_task_id!r}" if run_task_id is not None else ""
+        path = self.path(root)
+        return InvalidInputError(
+            f"cannot store {path}{where}{run}: {self.reason}",
+            run_task_id=run_task_id,
+            step_id=step_id,
+            path=path,
+        )
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """True if `text` holds a lone surrogate, which UTF-8 (and so BSON) cannot encode."""
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
+def _path_part(key: object) -> str:
+    if isinstance(key, int):
+        return f"[{key}]"
+    if isinstance(key, str) and key.isidentifier():
+        return f".{key}"
+    return f"[{key!r}]"
+
+
+# ── field names ───────────────────────────────────────────────────────────
+
+
+def _key_needs_escape(key: str) -> bool:
+    return not key or key[0] == "$" or "." in key or "%" in key or "\x00" in key
+
+
+def escape_key(key: str) -> str:
+    """The stored form of a JSON object key; only unusual keys change.
+
+    >>> escape_key("$ref"), escape_key("a.b"), escape_key("plain")
+    ('%24ref', 'a%2Eb', 'plain')
+    """
+    if not _key_needs_escape(key):
+        return key
+    if not key:
+        return "%"
+    escaped = key.replace("%", "%25").replace(".", "%2E").replace("\x00", "%00")
+    if escaped[0] == "$":
+        escaped = "%24" + escaped[1:]
+    return escaped
+
+
+def unescape_key(stored: str) -> str:
+    """The JSON object key that `escape_key` stored as `stored`."""
+    if "%" not in stored:
+        return stored
+    if stored == "%":
+        return ""
+    return _ESCAPED.sub(lambda match: _UNESCAPES[match.group(1)], stored)
+
+
+# ── JSON values ───────────────────────────────────────────────────────────
+
+
+def _as_json_text(value: Any, depth: int) -> dict[str, str]:
+    """Store `value` as JSON text, after checking that it is JSON."""
+    _check_json(value, depth)
+    return {JSON_MARKER: json.dumps(value, ensure_ascii=True, allow_nan=False)}
+
+
+def _check_json(value: Any, depth: int) -> None:
+    """Raise `UnstorableValue` unless `value` is plain JSON within `MAX_JSON_DEPTH`."""
+    kind = type(value)
+    if kind is dict or kind is list:
+        if depth >= MAX_JSON_DEPTH:
+            raise UnstorableValue(f"nested deeper than {MAX_JSON_DEPTH} levels")
+        items: Iterable[tuple[Any, Any]] = value.items() if kind is dict else enumerate(value)
+        for key, item in items:
+            try:
+                if kind is dict and type(key) is not str:
+                    raise UnstorableValue(f"object key {key!r} is not a string")
+                _check_json(item, depth + 1)
+            except UnstorableValue as exc:
+                exc.parts.append(_path_part(key))
+                raise
+    elif kind is float:
+        if not math.isfinite(value):
+            raise UnstorableValue(f"{value!r} is not a JSON number")
+    elif kind not in _JSON_SCALARS:
+        _coerce_scalar(value)
+
+
+def _coerce_scalar(value: Any) -> Any:
+    """A subclass of a JSON scalar as its base type, e.g. a str enum member as str."""
+    for base in (bool, str, int, float):
+        if isinstance(value, base):
+            return base(value)
+    if isinstance(value, dict):
+        return dict(value)
+    kind = type(value).__name__
+    hint = " (use a list)" if isinstance(value, tuple) else ""
+    raise UnstorableValue(f"a {kind} is not a JSON value{hint}")
+
+
+def encode_value(value: Any) -> Any:
+    """The stored form of a JSON value.
+
+    Returns `value` itself when nothing needs to change, so encoding an ordinary
+    payload copies nothing. Raises `UnstorableValue` when `value` is not JSON.
+    """
+    return _encode(value, 0)
+
+
+def _encode(value: Any, depth: int) -> Any:
+    kind = type(value)
+    if kind is str:
+        if has_lone_surrogate(value):
+            return _as_json_text(value, depth)
+        return value
+    if kind is dict:
+        return _encode_dict(value, depth)
+    if kind is list:
+        return _encode_list(value, depth)
+    if kind is int:
+        if _INT64_MIN <= value <= _INT64_MAX:
+            return value
+        return _as_json_text(value, depth)
+    if kind is float:
+        if math.isfinite(value):
+            return value
+        raise UnstorableValue(f"{value!r} is not a JSON number")
+    if kind is bool or value is None:
+        return value
+    return _encode(_coerce_scalar(value), depth)
+
+
+def _encode_dict(value: dict[Any, Any], depth: int) -> Any:
+    if depth >= MAX_NATIVE_DEPTH:
+        return _as_json_text(value, depth)
+    changed: dict[str, Any] | None = None
+    for position, (key, item) in enumerate(value.items()):
+        if type(key) is str and has_lone_surrogate(key):
+            return _as_json_text(value, depth)
+        try:
+            if type(key) is not str:
+                raise UnstorableValue(f"object key {key!r} is not a string")
+            stored_key = escape_key(key)
+            stored = item if type(item) in _PLAIN_LEAVES else _encode(item, depth + 1)
+        except UnstorableValue as exc:
+            exc.parts.append(_path_part(key))
+            raise
+        if changed is None and (stored is not item or stored_key is not key):
+            changed = dict(_escaped_items(value, position))
+        if changed is not None:
+            changed[stored_key] = stored
+    return value if changed is None else changed
+
+
+def _escaped_items(value: dict[str, Any], count: int) -> Iterable[tuple[str, Any]]:
+    """The first `count` items of a dict already found unchanged by encoding."""
+    for position, (key, item) in enumerate(value.items()):
+        if position == count:
+            return
+        yield key, item
+
+
+def _encode_list(value: list[Any], depth: int) -> Any:
+    if depth >= MAX_NATIVE_DEPTH:
+        return _as_json_text(value, depth)
+    changed: list[Any] | None = None
+    for position, item in enumerate(value):
+        try:
+            stored = item if type(item) in _PLAIN_LEAVES else _encode(item, depth + 1)
+        except UnstorableValue as exc:
+            exc.parts.append(_path_part(position))
+            raise
+        if changed is None and stored is not item:
+            changed = value[:position]
+        if changed is not None:
+            changed.append(stored)
+    return value if changed is None else changed
+
+
+_PLAIN_LEAVES = frozenset({bool, type(None)})
+"""Leaf types stored as they are without a look (ints, floats and str need one)."""
+
+
+def decode_value(stored: Any) -> Any:
+    """The JSON value that `encode_value` stored as `stored`.
+
+    `stored` must be freshly decoded from BSON: its containers are reused.
+    """
+    kind = type(stored)
+    if kind is dict:
+        return _decode_dict(stored)
+    if kind is list:
+        for position, item in enumerate(stored):
+            if type(item) not in _DECODED_LEAVES:
+                stored[position] = decode_value(item)
+        return stored
+    if kind in _DECODED_LEAVES:
+        return stored
+    if isinstance(stored, int):  # bson.Int64
+        return int(stored)
+    if isinstance(stored, dict):  # a custom document_class
+        return _decode_dict(dict(stored))
+    return stored
+
+
+_DECODED_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
+def _decode_dict(stored: dict[str, Any]) -> Any:
+    if len(stored) == 1 and JSON_MARKER in stored:
+        return json.loads(stored[JSON_MARKER])
+    renamed = False
+    for key, item in stored.items():
+        if type(item) not in _DECODED_LEAVES:
+            stored[key] = decode_value(item)
+        if "%" in key:
+            renamed = True
+    if renamed:
+        return {unescape_key(key): item for key, item in stored.items()}
+    return stored
+
+
+# ── document layout ───────────────────────────────────────────────────────
+
+
+def _encode_field(value: Any, root: str, run_task_id: object, step_id: object = None) -> Any:
+    try:
+        return encode_value(value)
+    except UnstorableValue as exc:
+        raise exc.to_input_error(root, run_task_id=run_task_id, step_id=step_id) from None
+
+
+def _status_value(status: Any, run_task_id: object, step_id: object) -> str:
+    try:
+        return TaskStatus(status).value
+    except ValueError:
+        raise InvalidInputError(
+            f"step {step_id!r} of run {run_task_id!r} has an unknown status {status!r}",
+            run_task_id=run_task_id,
+            step_id=step_id,
+        ) from None
+
+
+def _timestamp(value: Any, field: str, run_task_id: object, step_id: object = None) -> Any:
+    if value is None or isinstance(value, datetime):
+        return value
+    owner = f"step {step_id!r} of run {run_task_id!r}" if step_id else f"run {run_task_id!r}"
+    raise InvalidInputError(
+        f"{field} of {owner} must be a datetime, not {type(value).__name__}",
+        run_task_id=run_task_id,
+        step_id=step_id,
+    )
+
+
+def run_fields(state: WorkflowExecutionState) -> dict[str, Any]:
+    """The run-level fields of the stored document (no `_id`, no steps).
+
+    Optional fields that are None are left out. Raises `InvalidInputError`.
+    """
+    run = state.run_task_id
+    fields: dict[str, Any] = {
+        "agent_id": state.agent_id,
+        "thread_id": state.thread_id,
+        "user_id": state.user_id,
+    }
+    if state.workspace_id is not None:
+        fields["workspace_id"] = state.workspace_id
+    definition = state.definition.model_dump()
+    fields["definition"] = _encode_field(definition, "definition", run)
+    if state.entry_point is not None:
+        fields["entry_point"] = state.entry_point
+    fields["input"] = _encode_field(state.input, "input", run)
+    fields["context"] = _encode_field(state.context, "context", run)
+    fields["created_at"] = _timestamp(state.created_at, "created_at", run)
+    fields["updated_at"] = _timestamp(state.updated_at, "updated_at", run)
+    return fields
+
+
+OPTIONAL_RUN_FIELDS = ("workspace_id", "entry_point")
+"""Run-level fields left out of the document when None."""
+
+
+def step_document(run_task_id: str, step: WorkflowStepState) -> dict[str, Any]:
+    """The stored form of one step; None fields are left out.
+
+    Raises `InvalidInputError` naming the run, the step and the bad path.
+    """
+    step_id = step.step_id
+    doc: dict[str, Any] = {
+        "step_id": step_id,
+        "status": _status_value(step.status, run_task_id, step_id),
+    }
+    if step.result is not None:
+        doc["result"] = _encode_field(step.result, "result", run_task_id, step_id)
+    if step.error is not None:
+        doc["error"] = step.error
+    if step.started_at is not None:
+        doc["started_at"] = _timestamp(step.started_at, "started_at", run_task_id, step_id)
+    if step.completed_at is not None:
+        doc["completed_at"] = _timestamp(step.completed_at, "completed_at", run_task_id, step_id)
+    if step.wait_task_id is not None:
+        doc["wait_task_id"] = step.wait_task_id
+    return doc
+
+
+def decode_run(run_task_id: str, doc: dict[str, Any]) -> WorkflowExecutionState:
+    """The run-level state stored in `doc` (a document read from the server)."""
+    return WorkflowExecutionState(
+        run_task_id=run_task_id,
+        agent_id=doc["agent_id"],
+        thread_id=doc["thread_id"],
+        user_id=doc["user_id"],
+        workspace_id=doc.get("workspace_id"),
+        definition=WorkflowDefinition.model_validate(decode_value(doc["definition"])),
+        entry_point=doc.get("entry_point"),
+        input=decode_value(doc.get("input")),
+        context=decode_value(doc.get("context")),
+        created_at=doc["created_at"],
+        updated_at=doc["updated_at"],
+    )
+
+
+def decode_step(doc: dict[str, Any]) -> WorkflowStepState:
+    """The step state stored in `doc` (one element of a run's `steps` array)."""
+    result = doc.get("result")
+    return WorkflowStepState(
+        step_id=doc["step_id"],
+        status=doc.get("status", TaskStatus.PENDING),
+        result=None if result is None else decode_value(result),
+        error=doc.get("error"),
+        started_at=doc.get("started_at"),
+        completed_at=doc.get("completed_at"),
+        wait_task_id=doc.get("wait_task_id"),
+    )
+
+
+def document_size(head: dict[str, Any], steps: list[bytes], *tails: bytes) -> int:
+    """The BSON size of a document made of `head`, the encoded `tails`' fields,
+    and a `steps` array of the encoded step documents, without building it.
+    """
+    size = len(bson.encode({**head, "steps": [RawBSONDocument(step) for step in steps]}))
+    return size + sum(len(tail) - 5 for tail in tails)

@@ -1,0 +1,206 @@
+"""Test doubles for the rules a real MongoDB server enforces and mongomock does not.
+
+- `ServerRulesCollection` wraps a mongomock-motor collection and, after every
+  write, checks the stored document as a server would: 16 MiB, nesting depth,
+  field names, int64. A write that breaks a rule is undone and refused with the
+  server's error, so "the run is left exactly as it was" can be tested.
+- `assert_storable` walks a raw document for everything a server refuses.
+- `CountingCollection` records every command the store sends, to prove the
+  command budget of each operation.
+- `YieldingCollection` yields to the event loop before and after each command,
+  so concurrent tasks interleave the way they do against a real server.
+- `UntouchableCollection` fails the test if the store calls it at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import bson
+from bson.int64 import Int64
+from pymongo.errors import WriteError
+
+MAX_BSON_SIZE = 16 * 1024 * 1024
+MAX_DEPTH = 100
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def storage_violations(doc: Any) -> list[str]:
+    """Every reason a real server (any version >= 4.4) would refuse `doc`."""
+    problems: list[str] = []
+    try:
+        size = len(bson.encode(doc))
+    except Exception as exc:  # the driver itself refuses
+        return [f"cannot encode: {type(exc).__name__}: {exc}"]
+    if size > MAX_BSON_SIZE:
+        problems.append(f"document is {size} bytes, over {MAX_BSON_SIZE}")
+    _walk(doc, "", 1, problems)
+    return problems
+
+
+def _walk(value: Any, path: str, depth: int, problems: list[str]) -> None:
+    if isinstance(value, dict):
+        if depth > MAX_DEPTH:
+            problems.append(f"{path or '<root>'}: nested deeper than {MAX_DEPTH}")
+            return
+        if "$ref" in value and "$id" in value:
+            problems.append(f"{path}: looks like a DBRef")
+        for key, item in value.items():
+            if not isinstance(key, str):
+                problems.append(f"{path}: non-string key {key!r}")
+                continue
+            if key.startswith("$"):
+                problems.append(f"{path}.{key}: field name starts with '$'")
+            if "." in key:
+                problems.append(f"{path}.{key}: field name contains '.'")
+            if "\x00" in key:
+                problems.append(f"{path}.{key!r}: field name contains NUL")
+            if key == "":
+                problems.append(f"{path}: empty field name")
+            _walk(item, f"{path}.{key}", depth + 1, problems)
+    elif isinstance(value, list):
+        if depth > MAX_DEPTH:
+            problems.append(f"{path}: nested deeper than {MAX_DEPTH}")
+            return
+        for position, item in enumerate(value):
+            _walk(item, f"{path}[{position}]", depth + 1, problems)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if not INT64_MIN <= value <= INT64_MAX:
+            problems.append(f"{path}: integer {value} outside int64")
+    elif isinstance(value, float):
+        pass
+    elif isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            problems.append(f"{path}: string is not valid UTF-8")
+
+
+def assert_storable(doc: Any) -> None:
+    """Fail if a real server would refuse to store `doc`."""
+    problems = storage_violations(doc)
+    assert not problems, "\n".join(problems)
+
+
+class _Proxy:
+    """Forwards everything it does not override to the wrapped collection."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class ServerRulesCollection(_Proxy):
+    """A mongomock-motor collection that refuses writes a real server refuses.
+
+    After each update or insert the stored document is checked; a violation
+    restores the document as it was and raises `WriteError`, code 10334 for
+    size (BSONObjectTooLarge) and 2 (BadValue) for names, depth and ints.
+    """
+
+    async def update_one(self, filter: Any, update: Any, upsert: bool = False, **kw: Any) -> Any:
+        before = await self._inner.find_one({"_id": filter["_id"]})
+        result = await self._inner.update_one(filter, update, upsert=upsert, **kw)
+        key = filter["_id"] if result.upserted_id is None else result.upserted_id
+        after = await self._inner.find_one({"_id": key})
+        await self._enforce(key, before, after)
+        return result
+
+    async def insert_one(self, doc: Any, **kw: Any) -> Any:
+        problems = storage_violations(doc)
+        if problems:
+            raise WriteError(problems[0], code=_code(problems))
+        return await self._inner.insert_one(doc, **kw)
+
+    async def _enforce(self, key: Any, before: Any, after: Any) -> None:
+        if after is None:
+            return
+        problems = storage_violations(after)
+        if not problems:
+            return
+        if before is None:
+            await self._inner.delete_one({"_id": key})
+        else:
+            await self._inner.replace_one({"_id": key}, before)
+        raise WriteError(problems[0], code=_code(problems))
+
+
+def _code(problems: list[str]) -> int:
+    return 10334 if "bytes, over" in problems[0] else 2
+
+
+class CountingCollection(_Proxy):
+    """Records `(command, args)` for each command sent through it."""
+
+    COMMANDS = ("find_one", "update_one", "delete_one", "delete_many", "insert_one", "replace_one")
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.calls: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._inner, name)
+        if name in self.COMMANDS:
+            return self._recording(name, target)
+        if name in ("find", "aggregate"):
+            self.calls.append((name, (), {}))
+        return target
+
+    def _recording(self, name: str, target: Callable[..., Any]) -> Callable[..., Any]:
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            # Copied: mongomock mutates the dicts it is given (projections).
+            self.calls.append((name, copy.deepcopy(args), copy.deepcopy(kwargs)))
+            return await target(*args, **kwargs)
+
+        return call
+
+    @property
+    def names(self) -> list[str]:
+        """The commands sent so far, by name."""
+        return [name for name, _, _ in self.calls]
+
+    def reset(self) -> None:
+        """Forget the commands recorded so far."""
+        self.calls.clear()
+
+
+class YieldingCollection(_Proxy):
+    """Yields to the event loop around every command, so that tasks interleave."""
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._inner, name)
+        if name not in CountingCollection.COMMANDS:
+            return target
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            await asyncio.sleep(0)
+            result = await target(*args, **kwargs)
+            await asyncio.sleep(0)
+            return result
+
+        return call
+
+
+class UntouchableCollection:
+    """A collection the store must not use: any attribute access fails the test."""
+
+    name = "untouchable"
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the store touched the database ({name}) on bad input")
+
+
+def plain(value: Any) -> Any:
+    """`value` with bson's Int64 turned into int, to compare raw documents."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    if isinstance(value, Int64):
+        return int(value)
+    return value

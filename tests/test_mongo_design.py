@@ -1,0 +1,413 @@
+"""The MongoDB design: one document per run, command budgets, raw documents,
+races, and the mapping of driver errors. Runs on mongomock-motor (behind the
+server-rules double) and on a real server when `MONGODB_URI` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from mongomock_motor import AsyncMongoMockClient
+from pymongo.errors import AutoReconnect, DuplicateKeyError, NetworkTimeout, OperationFailure
+
+from mongo_wfstore import (
+    ContentionError,
+    DatabaseError,
+    DatabaseUnavailableError,
+    InMemoryWorkflowStore,
+    InvalidInputError,
+    MongoWorkflowStore,
+    PayloadTooLargeError,
+    RunNotFoundError,
+    TaskStatus,
+    WorkflowExecutionState,
+    WorkflowStepState,
+    WorkflowStore,
+)
+
+from .doubles import (
+    CountingCollection,
+    ServerRulesCollection,
+    UntouchableCollection,
+    YieldingCollection,
+    assert_storable,
+    plain,
+)
+from .test_contract import new_state
+
+HOSTILE_RESULT: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "urn:x",
+    "$ref": "#/$defs/a",
+    "$defs": {"a": {"$ref": "other", "$id": 7}},
+    "a.b": {"c.d": ["$e"]},
+    "": "empty key",
+    "%24ref": "looks escaped",
+    "%json": "looks like the marker",
+    "nul\x00key": "x",
+    "big": 2**64 - 1,
+    "neg": -(2**70),
+    "i64": 2**63 - 1,
+    "float_int": 3.0,
+    "bool": True,
+    "none": None,
+    "surrogate": "\ud800 lone",
+    "deep": {"k": {"k": {"k": {"k": {"k": {}}}}}},
+}
+
+
+def mock_store(*wrappers: Any) -> tuple[MongoWorkflowStore, Any]:
+    """A store on a fresh mongomock collection, behind the server-rules double."""
+    coll: Any = ServerRulesCollection(AsyncMongoMockClient()["db"]["runs"])
+    for wrapper in wrappers:
+        coll = wrapper(coll)
+    return MongoWorkflowStore(coll), coll
+
+
+# ── the stored document ───────────────────────────────────────────────────
+
+
+async def test_a_run_is_one_document_with_an_embedded_steps_array(
+    mongo_store: MongoWorkflowStore,
+) -> None:
+    state = new_state().with_workspace_id("ws").with_input({"q": 1})
+    await mongo_store.create_run(state)
+    for step_id in ["a", "b"]:
+        await mongo_store.upsert_step("run-1", WorkflowStepState(step_id=step_id, result=step_id))
+    doc = plain(await mongo_store.collection.find_one({"_id": "run-1"}))
+    assert doc["_id"] == "run-1"
+    assert doc["schema_version"] == 1
+    assert doc["revision"] == 3
+    assert doc["agent_id"] == "agent-1" and doc["workspace_id"] == "ws"
+    assert doc["input"] == {"q": 1}
+    assert doc["created_at"].replace(tzinfo=None) == state.created_at.replace(tzinfo=None)
+    assert [s["step_id"] for s in doc["steps"]] == ["a", "b"]
+    assert doc["steps"][0] == {"step_id": "a", "status": "pending", "result": "a"}
+    assert "run_task_id" not in doc and "entry_point" not in doc
+    assert_storable(doc)
+
+
+async def test_ordinary_payloads_are_stored_as_they_are(mongo_store: MongoWorkflowStore) -> None:
+    result = {"docs": [{"title": "A", "score": 0.5, "tags": ["x"]}], "count": 1, "ok": True}
+    await mongo_store.upsert_step("run-1", WorkflowStepState(step_id="s", result=result))
+    doc = await mongo_store.collection.find_one({"_id": "run-1"})
+    assert doc["steps"][0]["result"] == result
+
+
+async def test_hostile_values_are_stored_in_a_form_a_server_accepts(
+    mongo_store: MongoWorkflowStore,
+) -> None:
+    state = new_state().with_input(HOSTILE_RESULT).with_context(HOSTILE_RESULT)
+    await mongo_store.create_run(state)
+    step = WorkflowStepState(step_id="$s.1", result=HOSTILE_RESULT)
+    await mongo_store.upsert_step("run-1", step)
+    doc = await mongo_store.collection.find_one({"_id": "run-1"})
+    assert_storable(doc)
+    result = doc["steps"][0]["result"]
+    assert result["%24schema"] == HOSTILE_RESULT["$schema"]  # readable in the shell
+    assert result["a%2Eb"] == {"c%2Ed": ["$e"]}
+    assert result["big"] == {"%json": str(2**64 - 1)}
+    assert await mongo_store.get_run("run-1") == state
+    assert await mongo_store.get_step("run-1", "$s.1") == step
+
+
+async def test_definition_json_schemas_round_trip(mongo_store: MongoWorkflowStore) -> None:
+    state = new_state()
+    definition = state.definition.model_copy(
+        update={"input_schema": {"$schema": "s", "$ref": "#/$defs/x", "$defs": {"x": {}}}}
+    )
+    state = state.model_copy(update={"definition": definition})
+    await mongo_store.create_run(state)
+    assert_storable(await mongo_store.collection.find_one({"_id": "run-1"}))
+    got = await mongo_store.get_run("run-1")
+    assert got is not None and got.definition == definition
+
+
+# ── command budget: no read-modify-write ──────────────────────────────────
+
+
+async def test_each_operation_sends_the_commands_the_design_promises() -> None:
+    store, coll = mock_store(CountingCollection)
+
+    async def sent(call: Any) -> list[str]:
+        coll.reset()
+        await call
+        return coll.names
+
+    assert await sent(store.create_run(new_state())) == ["update_one"]
+    assert await sent(store.upsert_step("run-1", WorkflowStepState(step_id="a"))) == [
+        "update_one",
+        "update_one",
+    ]
+    done = WorkflowStepState(step_id="a", status=TaskStatus.COMPLETED, result={"x": 1})
+    assert await sent(store.upsert_step("run-1", done)) == ["update_one"]
+    assert await sent(store.update_context("run-1", {"c": 1})) == ["update_one"]
+    assert await sent(store.get_run("run-1")) == ["find_one"]
+    assert await sent(store.get_step("run-1", "a")) == ["find_one"]
+    assert await sent(store.list_steps("run-1")) == ["find_one"]
+    assert await sent(store.delete_run("run-1")) == ["delete_one"]
+    assert await sent(store.upsert_step("run-2", WorkflowStepState(step_id="a"))) == [
+        "update_one",
+        "update_one",
+    ]
+
+
+async def test_reads_transfer_only_what_they_return() -> None:
+    store, coll = mock_store(CountingCollection)
+    await store.create_run(new_state())
+    for step_id in ["a", "b", "c"]:
+        await store.upsert_step("run-1", WorkflowStepState(step_id=step_id, result="x" * 1000))
+    coll.reset()
+    await store.get_run("run-1")
+    await store.get_step("run-1", "b")
+    await store.list_steps("run-1")
+    (_, run_args, _), (_, step_args, _), (_, list_args, _) = coll.calls
+    assert run_args[1] == {"steps": 0}
+    assert step_args[1] == {"_id": 0, "steps": {"$elemMatch": {"step_id": "b"}}}
+    assert list_args[1] == {"_id": 0, "steps": 1}
+    raw = await coll.find_one({"_id": "run-1"}, step_args[1])
+    assert [s["step_id"] for s in raw["steps"]] == ["b"]
+
+
+async def test_step_updates_are_positional_and_never_mix_other_set_paths() -> None:
+    store, coll = mock_store(CountingCollection)
+    await store.upsert_step("run-1", WorkflowStepState(step_id="a"))
+    coll.reset()
+    await store.upsert_step("run-1", WorkflowStepState(step_id="a", status=TaskStatus.RUNNING))
+    ((_, (filter_, update), _),) = coll.calls
+    assert filter_ == {"_id": "run-1", "steps.step_id": "a"}
+    # mongomock ignores $set paths after "steps.$": keep it the only one.
+    assert list(update["$set"]) == ["steps.$"]
+    assert update["$inc"] == {"revision": 1}
+
+
+async def test_bad_input_never_reaches_the_database() -> None:
+    store = MongoWorkflowStore(UntouchableCollection())  # type: ignore[arg-type]
+    bad_calls = [
+        store.create_run("nope"),  # type: ignore[arg-type]
+        store.get_run({"$ne": None}),  # type: ignore[arg-type]
+        store.update_context("", {}),
+        store.update_context("run-1", {"x": float("nan")}),
+        store.delete_run(None),  # type: ignore[arg-type]
+        store.upsert_step("run-1", {"step_id": "a"}),  # type: ignore[arg-type]
+        store.upsert_step("run-1", WorkflowStepState(step_id="a", result={1: 2})),
+        store.get_step("run-1", ""),
+        store.list_steps(["run-1"]),  # type: ignore[arg-type]
+        store.create_run(new_state().with_input({"t": (1, 2)})),
+    ]
+    for call in bad_calls:
+        with pytest.raises(InvalidInputError):
+            await call
+
+
+# ── races ─────────────────────────────────────────────────────────────────
+
+
+@pytest.fixture
+def interleaving_store() -> MongoWorkflowStore:
+    """A mock store whose commands yield, so concurrent calls really interleave."""
+    return mock_store(YieldingCollection)[0]
+
+
+async def test_interleaved_first_inserts_of_one_step_leave_one_entry(
+    interleaving_store: MongoWorkflowStore,
+) -> None:
+    await asyncio.gather(
+        *(
+            interleaving_store.upsert_step("run-1", WorkflowStepState(step_id="s", result=i))
+            for i in range(50)
+        )
+    )
+    steps = await interleaving_store.list_steps("run-1")
+    assert [s.step_id for s in steps] == ["s"]
+
+
+async def test_interleaved_inserts_of_distinct_steps_all_land(
+    interleaving_store: MongoWorkflowStore,
+) -> None:
+    ids = [f"s{i}" for i in range(100)]
+    await asyncio.gather(
+        *(interleaving_store.upsert_step("run-1", WorkflowStepState(step_id=i)) for i in ids)
+    )
+    assert sorted(s.step_id for s in await interleaving_store.list_steps("run-1")) == sorted(ids)
+
+
+async def test_interleaved_context_and_step_writes_do_not_clobber(
+    interleaving_store: MongoWorkflowStore,
+) -> None:
+    await interleaving_store.create_run(new_state())
+    writes = []
+    for i in range(30):
+        writes.append(interleaving_store.update_context("run-1", {"n": i}))
+        writes.append(interleaving_store.upsert_step("run-1", WorkflowStepState(step_id=f"s{i}")))
+    await asyncio.gather(*writes)
+    run = await interleaving_store.get_run("run-1")
+    assert run is not None and run.context in [{"n": i} for i in range(30)]
+    assert len(await interleaving_store.list_steps("run-1")) == 30
+    doc = await interleaving_store.collection.find_one({"_id": "run-1"})
+    assert doc["revision"] == 61
+
+
+class _RaceOnce:
+    """Before the store's first `$push`, another writer inserts the same step."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.raced = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def update_one(self, filter: Any, update: Any, upsert: bool = False) -> Any:
+        if "$push" in update and not self.raced:
+            self.raced = True
+            rival = {"step_id": "s", "status": "running"}
+            await self._inner.update_one(
+                {"_id": filter["_id"]},
+                {"$push": {"steps": rival}, "$setOnInsert": {"schema_version": 1}},
+                upsert=True,
+            )
+        return await self._inner.update_one(filter, update, upsert=upsert)
+
+
+async def test_losing_the_insert_race_turns_the_push_into_an_update() -> None:
+    store, coll = mock_store(_RaceOnce)
+    step = WorkflowStepState(step_id="s", status=TaskStatus.COMPLETED, result=1)
+    await store.upsert_step("run-1", step)
+    assert coll.raced
+    assert await store.list_steps("run-1") == [step]
+
+
+class _AlwaysDuplicate:
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def update_one(self, filter: Any, update: Any, upsert: bool = False) -> Any:
+        if upsert:
+            raise DuplicateKeyError("E11000 duplicate key error", code=11000)
+        return await self._inner.update_one(filter, update, upsert=upsert)
+
+
+async def test_the_retry_on_duplicate_key_is_bounded() -> None:
+    store, _ = mock_store(_AlwaysDuplicate)
+    with pytest.raises(ContentionError, match=r"step 's' of run 'run-1' after 5 attempts"):
+        await store.upsert_step("run-1", WorkflowStepState(step_id="s"))
+    with pytest.raises(ContentionError, match="run 'run-1'"):
+        await store.create_run(new_state())
+
+
+# ── driver errors ─────────────────────────────────────────────────────────
+
+
+class _Failing:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+        self.name = "failing"
+
+    async def _raise(self, *args: Any, **kwargs: Any) -> Any:
+        raise self.error
+
+    find_one = update_one = delete_one = aggregate = _raise
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (AutoReconnect("connection reset"), DatabaseUnavailableError),
+        (NetworkTimeout("timed out"), DatabaseUnavailableError),
+        (OperationFailure("unauthorized", code=13), DatabaseError),
+    ],
+)
+async def test_driver_errors_become_store_errors_with_the_cause_kept(
+    error: BaseException, expected: type[Exception]
+) -> None:
+    store = MongoWorkflowStore(_Failing(error))  # type: ignore[arg-type]
+    calls = [
+        store.create_run(new_state()),
+        store.get_run("run-1"),
+        store.update_context("run-1", {}),
+        store.delete_run("run-1"),
+        store.upsert_step("run-1", WorkflowStepState(step_id="a")),
+        store.get_step("run-1", "a"),
+        store.list_steps("run-1"),
+    ]
+    for call in calls:
+        with pytest.raises(expected) as info:
+            await call
+        assert info.value.__cause__ is error
+        assert "run-1" in str(info.value)
+    if isinstance(error, OperationFailure):
+        assert info.value.code == 13  # type: ignore[attr-defined]
+
+
+async def test_an_unreachable_server_is_a_database_unavailable_error() -> None:
+    from pymongo import AsyncMongoClient
+
+    client: Any = AsyncMongoClient("mongodb://127.0.0.1:9", serverSelectionTimeoutMS=100)
+    try:
+        store = MongoWorkflowStore(client["db"]["runs"])
+        with pytest.raises(DatabaseUnavailableError, match="run-1") as info:
+            await store.get_run("run-1")
+        assert info.value.__cause__ is not None
+    finally:
+        await client.close()
+
+
+def test_motor_and_pymongo_collections_are_accepted() -> None:
+    from motor.motor_asyncio import AsyncIOMotorClient
+    from pymongo import AsyncMongoClient
+
+    pymongo_coll = AsyncMongoClient("mongodb://127.0.0.1:9", connect=False)["db"]["runs"]
+    motor_coll = AsyncIOMotorClient("mongodb://127.0.0.1:9", connect=False)["db"]["runs"]
+    assert MongoWorkflowStore(pymongo_coll).collection is pymongo_coll
+    assert MongoWorkflowStore(motor_coll).collection is motor_coll
+
+
+async def test_a_size_refusal_from_the_driver_becomes_payload_too_large() -> None:
+    from pymongo.errors import DocumentTooLarge
+
+    store = MongoWorkflowStore(_Failing(DocumentTooLarge("too big")))  # type: ignore[arg-type]
+    with pytest.raises(PayloadTooLargeError, match="step 'a' of run 'run-1'") as info:
+        await store.upsert_step("run-1", WorkflowStepState(step_id="a", result="x"))
+    assert isinstance(info.value.__cause__, DocumentTooLarge)
+
+
+# ── both stores answer the same calls the same way ────────────────────────
+
+
+async def _outcomes(store: WorkflowStore) -> list[str]:
+    big = "x" * (9 * 1024 * 1024)
+    calls: list[Any] = [
+        lambda: store.update_context("r", {}),
+        lambda: store.upsert_step("r", WorkflowStepState(step_id="a", result=big)),
+        lambda: store.upsert_step("r", WorkflowStepState(step_id="b", result=big)),
+        lambda: store.create_run(WorkflowExecutionState.model_validate(_STATE)),
+        lambda: store.update_context("r", {"big": big}),
+        lambda: store.upsert_step("r", WorkflowStepState(step_id="", result=1)),
+        lambda: store.update_context("r", {"n": float("inf")}),
+        lambda: store.get_run("r"),
+    ]
+    seen = []
+    for call in calls:
+        try:
+            got = await call()
+            seen.append(f"ok {type(got).__name__}")
+        except Exception as exc:
+            seen.append(f"{type(exc).__name__}: {exc}")
+    return seen
+
+
+_STATE = new_state("r").model_dump()
+
+
+async def test_both_stores_raise_the_same_errors_for_the_same_calls() -> None:
+    memory = await _outcomes(InMemoryWorkflowStore())
+    mongo = await _outcomes(mock_store()[0])
+    assert memory == mongo
+    assert sum(line.startswith("PayloadTooLargeError") for line in memory) == 2
+    assert any(line.startswith(RunNotFoundError.__name__) for line in memory)
