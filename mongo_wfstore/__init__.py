@@ -37,6 +37,7 @@ from ._models import (
     WorkflowExecutionState,
     WorkflowStep,
     WorkflowStepState,
+    utc_now,
 )
 from ._mongo import MongoWorkflowStore
 from ._store import WorkflowStore
@@ -72,4 +73,5 @@ __all__ = [
     "WorkflowStepState",
     "WorkflowStore",
     "WorkflowStoreError",
+    "utc_now",
 ]

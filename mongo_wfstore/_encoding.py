@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -93,6 +93,11 @@ class UnstorableValue(Exception):  # noqa: N818 - internal signal, never escapes
         super().__init__(reason)
         self.reason = reason
         self.parts: list[str] = []
+
+    def at(self, key: object) -> UnstorableValue:
+        """Record that the problem is under `key` (called innermost first)."""
+        self.parts.append(_path_part(key))
+        return self
 
     def path(self, root: str) -> str:
         """The offending location as `root.key[3].other`."""
@@ -168,34 +173,40 @@ def _as_json_text(value: Any, depth: int) -> dict[str, str]:
 
 
 def _check_json(value: Any, depth: int) -> None:
-    """Raise `UnstorableValue` unless `value` is plain JSON within `MAX_JSON_DEPTH`."""
-    kind = type(value)
-    if kind is dict or kind is list:
+    """Raise `UnstorableValue` unless `value` is JSON within `MAX_JSON_DEPTH`."""
+    if isinstance(value, (dict, list)):
         if depth >= MAX_JSON_DEPTH:
             raise UnstorableValue(f"nested deeper than {MAX_JSON_DEPTH} levels")
-        items: Iterable[tuple[Any, Any]] = value.items() if kind is dict else enumerate(value)
+        is_dict = isinstance(value, dict)
+        items: Iterable[tuple[Any, Any]] = (
+            value.items() if isinstance(value, dict) else enumerate(value)
+        )
         for key, item in items:
             try:
-                if kind is dict and type(key) is not str:
+                if is_dict and not isinstance(key, str):
                     raise UnstorableValue(f"object key {key!r} is not a string")
                 _check_json(item, depth + 1)
             except UnstorableValue as exc:
-                exc.parts.append(_path_part(key))
-                raise
-    elif kind is float:
+                raise exc.at(key) from None
+    elif type(value) is float:
         if not math.isfinite(value):
             raise UnstorableValue(f"{value!r} is not a JSON number")
-    elif kind not in _JSON_SCALARS:
+    elif type(value) not in _JSON_SCALARS:
         _coerce_scalar(value)
 
 
 def _coerce_scalar(value: Any) -> Any:
-    """A subclass of a JSON scalar as its base type, e.g. a str enum member as str."""
-    for base in (bool, str, int, float):
-        if isinstance(value, base):
-            return base(value)
+    """A subclass of a JSON type as its base type, e.g. a str enum member as str."""
+    if isinstance(value, str):
+        return str.__str__(value)  # str() of a str enum member is "Color.RED"
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int(value)
     if isinstance(value, dict):
         return dict(value)
+    if isinstance(value, list):
+        return list(value)
     kind = type(value).__name__
     hint = " (use a list)" if isinstance(value, tuple) else ""
     raise UnstorableValue(f"a {kind} is not a JSON value{hint}")
@@ -205,83 +216,201 @@ def encode_value(value: Any) -> Any:
     """The stored form of a JSON value.
 
     Returns `value` itself when nothing needs to change, so encoding an ordinary
-    payload copies nothing. Raises `UnstorableValue` when `value` is not JSON.
+    payload copies nothing; otherwise only the branches that change are copied.
+    Raises `UnstorableValue` when `value` is not JSON.
     """
-    return _encode(value, 0)
-
-
-def _encode(value: Any, depth: int) -> Any:
     kind = type(value)
-    if kind is str:
-        if has_lone_surrogate(value):
-            return _as_json_text(value, depth)
-        return value
     if kind is dict:
-        return _encode_dict(value, depth)
+        return _encode_dict(value, 0)
     if kind is list:
-        return _encode_list(value, depth)
-    if kind is int:
-        if _INT64_MIN <= value <= _INT64_MAX:
-            return value
-        return _as_json_text(value, depth)
-    if kind is float:
-        if math.isfinite(value):
-            return value
-        raise UnstorableValue(f"{value!r} is not a JSON number")
-    if kind is bool or value is None:
-        return value
-    return _encode(_coerce_scalar(value), depth)
+        return _encode_list(value, 0)
+    return _encode_other(value, 0)
+
+
+# Key-set caches. JSON arrays of objects repeat the same keys over and over, so the
+# stored form of a dict's keys is worked out once per key set: the next dict with
+# the same keys costs one tuple and one lookup, and is rebuilt (if at all) in C.
+# None means "the keys stay as they are". Bounded; emptied when full.
+_SAFE_KEYS: set[str] = set()
+"""Keys known to need no escaping; a dict whose keys are all here is checked in C."""
+_STORED_KEYS: dict[tuple[Any, ...], tuple[str, ...] | None] = {}
+_ORIGINAL_KEYS: dict[tuple[str, ...], tuple[str, ...] | None] = {}
+_KEYSETS_MAX = 4096
+_KEYSET_MAX_SIZE = 64
+_SAFE_KEY_MAX_LENGTH = 64
+
+_AS_TEXT: tuple[str, ...] = ("<a key holds a lone surrogate>",)
+"""Returned by `_stored_keys` when the dict must be stored as JSON text."""
+
+
+def _remember(
+    cache: dict[tuple[Any, ...], tuple[str, ...] | None],
+    keys: tuple[Any, ...],
+    result: tuple[str, ...] | None,
+) -> None:
+    if len(keys) <= _KEYSET_MAX_SIZE:
+        if len(cache) >= _KEYSETS_MAX:
+            cache.clear()
+        cache[keys] = result
+
+
+def _stored_keys(value: dict[Any, Any]) -> tuple[str, ...] | None:
+    """The stored keys of `value` in order, None if they stay as they are, or
+    `_AS_TEXT` if one holds a lone surrogate. Raises for a non-string key.
+    """
+    keys = tuple(value)
+    try:
+        return _STORED_KEYS[keys]
+    except KeyError:
+        pass
+    stored: list[str] = []
+    changed = False
+    for key in keys:
+        if type(key) is not str:
+            if not isinstance(key, str):
+                raise UnstorableValue(f"object key {key!r} is not a string").at(key)
+            key, changed = str.__str__(key), True
+        if has_lone_surrogate(key):
+            return _AS_TEXT
+        if _key_needs_escape(key):
+            key, changed = escape_key(key), True
+        stored.append(key)
+    result = tuple(stored) if changed else None
+    _remember(_STORED_KEYS, keys, result)
+    if result is None:
+        _remember_safe(keys)
+    return result
+
+
+def _remember_safe(keys: tuple[str, ...]) -> None:
+    if len(_SAFE_KEYS) >= _KEYSETS_MAX * 4:
+        _SAFE_KEYS.clear()
+    _SAFE_KEYS.update(key for key in keys if len(key) <= _SAFE_KEY_MAX_LENGTH)
+
+
+def _original_keys(stored: dict[str, Any]) -> tuple[str, ...] | None:
+    """The keys that `_stored_keys` stored as `stored`'s, None if unchanged."""
+    keys = tuple(stored)
+    try:
+        return _ORIGINAL_KEYS[keys]
+    except KeyError:
+        pass
+    result = tuple(map(unescape_key, keys)) if any("%" in key for key in keys) else None
+    _remember(_ORIGINAL_KEYS, keys, result)
+    if result is None:
+        _remember_safe(tuple(key for key in keys if not _key_needs_escape(key)))
+    return result
 
 
 def _encode_dict(value: dict[Any, Any], depth: int) -> Any:
     if depth >= MAX_NATIVE_DEPTH:
         return _as_json_text(value, depth)
-    changed: dict[str, Any] | None = None
-    for position, (key, item) in enumerate(value.items()):
-        if type(key) is str and has_lone_surrogate(key):
-            return _as_json_text(value, depth)
-        try:
-            if type(key) is not str:
-                raise UnstorableValue(f"object key {key!r} is not a string")
-            stored_key = escape_key(key)
-            stored = item if type(item) in _PLAIN_LEAVES else _encode(item, depth + 1)
-        except UnstorableValue as exc:
-            exc.parts.append(_path_part(key))
-            raise
-        if changed is None and (stored is not item or stored_key is not key):
-            changed = dict(_escaped_items(value, position))
-        if changed is not None:
-            changed[stored_key] = stored
-    return value if changed is None else changed
-
-
-def _escaped_items(value: dict[str, Any], count: int) -> Iterable[tuple[str, Any]]:
-    """The first `count` items of a dict already found unchanged by encoding."""
-    for position, (key, item) in enumerate(value.items()):
-        if position == count:
-            return
-        yield key, item
+    stored_keys = None if _SAFE_KEYS.issuperset(value) else _stored_keys(value)
+    if stored_keys is _AS_TEXT:
+        return _as_json_text(value, depth)
+    changed: dict[Any, Any] | None = None
+    key: Any = None
+    try:
+        for key, item in value.items():
+            kind = type(item)
+            if kind is str:
+                if item.isascii() or not _SURROGATE.search(item):
+                    continue
+                stored: Any = _as_json_text(item, depth + 1)
+            elif kind is int:
+                if _INT64_MIN <= item <= _INT64_MAX:
+                    continue
+                stored = _as_json_text(item, depth + 1)
+            elif kind is dict:
+                stored = _encode_dict(item, depth + 1)
+                if stored is item:
+                    continue
+            elif kind is list:
+                stored = _encode_list(item, depth + 1)
+                if stored is item:
+                    continue
+            elif kind is float:
+                if item - item == 0.0:  # finite
+                    continue
+                raise UnstorableValue(f"{item!r} is not a JSON number")
+            elif kind is bool or item is None:
+                continue
+            else:
+                stored = _encode_other(item, depth + 1)
+            if changed is None:
+                changed = {}
+            changed[key] = stored
+    except UnstorableValue as exc:
+        raise exc.at(key) from None
+    if changed is None:
+        if stored_keys is None:
+            return value
+        return dict(zip(stored_keys, value.values(), strict=True))
+    values = [changed.get(key, item) for key, item in value.items()]
+    return dict(zip(stored_keys or value, values, strict=True))
 
 
 def _encode_list(value: list[Any], depth: int) -> Any:
     if depth >= MAX_NATIVE_DEPTH:
         return _as_json_text(value, depth)
     changed: list[Any] | None = None
-    for position, item in enumerate(value):
-        try:
-            stored = item if type(item) in _PLAIN_LEAVES else _encode(item, depth + 1)
-        except UnstorableValue as exc:
-            exc.parts.append(_path_part(position))
-            raise
-        if changed is None and stored is not item:
-            changed = value[:position]
-        if changed is not None:
-            changed.append(stored)
+    position = 0
+    try:
+        for position, item in enumerate(value):
+            kind = type(item)
+            if kind is str:
+                if item.isascii() or not _SURROGATE.search(item):
+                    continue
+                stored: Any = _as_json_text(item, depth + 1)
+            elif kind is int:
+                if _INT64_MIN <= item <= _INT64_MAX:
+                    continue
+                stored = _as_json_text(item, depth + 1)
+            elif kind is dict:
+                stored = _encode_dict(item, depth + 1)
+                if stored is item:
+                    continue
+            elif kind is list:
+                stored = _encode_list(item, depth + 1)
+                if stored is item:
+                    continue
+            elif kind is float:
+                if item - item == 0.0:
+                    continue
+                raise UnstorableValue(f"{item!r} is not a JSON number")
+            elif kind is bool or item is None:
+                continue
+            else:
+                stored = _encode_other(item, depth + 1)
+            if changed is None:
+                changed = list(value)
+            changed[position] = stored
+    except UnstorableValue as exc:
+        raise exc.at(position) from None
     return value if changed is None else changed
 
 
-_PLAIN_LEAVES = frozenset({bool, type(None)})
-"""Leaf types stored as they are without a look (ints, floats and str need one)."""
+def _encode_other(value: Any, depth: int) -> Any:
+    """Encode a scalar, or anything that is not exactly a JSON type."""
+    kind = type(value)
+    if kind is str:
+        return _as_json_text(value, depth) if has_lone_surrogate(value) else value
+    if kind is int:
+        if _INT64_MIN <= value <= _INT64_MAX:
+            return value
+        return _as_json_text(value, depth)
+    if kind is float:
+        if value - value == 0.0:
+            return value
+        raise UnstorableValue(f"{value!r} is not a JSON number")
+    if kind is bool or value is None:
+        return value
+    coerced = _coerce_scalar(value)
+    if type(coerced) is dict:
+        return _encode_dict(coerced, depth)
+    if type(coerced) is list:
+        return _encode_list(coerced, depth)
+    return _encode_other(coerced, depth)
 
 
 def decode_value(stored: Any) -> Any:
@@ -293,15 +422,12 @@ def decode_value(stored: Any) -> Any:
     if kind is dict:
         return _decode_dict(stored)
     if kind is list:
-        for position, item in enumerate(stored):
-            if type(item) not in _DECODED_LEAVES:
-                stored[position] = decode_value(item)
-        return stored
+        return _decode_list(stored)
     if kind in _DECODED_LEAVES:
         return stored
     if isinstance(stored, int):  # bson.Int64
         return int(stored)
-    if isinstance(stored, dict):  # a custom document_class
+    if isinstance(stored, Mapping):  # a custom document_class
         return _decode_dict(dict(stored))
     return stored
 
@@ -309,18 +435,23 @@ def decode_value(stored: Any) -> Any:
 _DECODED_LEAVES = frozenset({str, int, float, bool, type(None)})
 
 
+def _decode_list(stored: list[Any]) -> list[Any]:
+    for position, item in enumerate(stored):
+        if type(item) not in _DECODED_LEAVES:
+            stored[position] = decode_value(item)
+    return stored
+
+
 def _decode_dict(stored: dict[str, Any]) -> Any:
     if len(stored) == 1 and JSON_MARKER in stored:
         return json.loads(stored[JSON_MARKER])
-    renamed = False
     for key, item in stored.items():
         if type(item) not in _DECODED_LEAVES:
             stored[key] = decode_value(item)
-        if "%" in key:
-            renamed = True
-    if renamed:
-        return {unescape_key(key): item for key, item in stored.items()}
-    return stored
+    original_keys = None if _SAFE_KEYS.issuperset(stored) else _original_keys(stored)
+    if original_keys is None:
+        return stored
+    return dict(zip(original_keys, stored.values(), strict=True))
 
 
 # ── document layout ───────────────────────────────────────────────────────

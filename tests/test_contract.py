@@ -30,7 +30,9 @@ def sample_def() -> WorkflowDefinition:
 
 
 def new_state(run_task_id: str = "run-1", **changes: Any) -> WorkflowExecutionState:
-    state = WorkflowExecutionState.new(run_task_id, "agent-1", "thread-test", "user-test", sample_def())
+    state = WorkflowExecutionState.new(
+        run_task_id, "agent-1", "thread-test", "user-test", sample_def()
+    )
     return state.model_copy(update=changes) if changes else state
 
 
@@ -384,7 +386,10 @@ async def test_concurrent_upserts_of_distinct_steps_all_land(store: WorkflowStor
 
 async def test_concurrent_upserts_of_the_same_new_step_leave_one(store: WorkflowStore) -> None:
     await asyncio.gather(
-        *(store.upsert_step("run-1", WorkflowStepState(step_id="same", result=i)) for i in range(50))
+        *(
+            store.upsert_step("run-1", WorkflowStepState(step_id="same", result=i))
+            for i in range(50)
+        )
     )
     steps = await store.list_steps("run-1")
     assert [s.step_id for s in steps] == ["same"]
@@ -414,7 +419,9 @@ async def test_a_step_that_would_push_the_run_past_16_mib_is_refused_whole(
     first = WorkflowStepState(step_id="first", result="x" * (9 * MIB))
     await store.upsert_step("run-1", first)
     with pytest.raises(PayloadTooLargeError) as info:
-        await store.upsert_step("run-1", WorkflowStepState(step_id="second", result="y" * (8 * MIB)))
+        await store.upsert_step(
+            "run-1", WorkflowStepState(step_id="second", result="y" * (8 * MIB))
+        )
     error = info.value
     assert error.run_task_id == "run-1" and error.step_id == "second"
     assert error.size > 8 * MIB and error.limit == 16 * MIB
@@ -424,7 +431,9 @@ async def test_a_step_that_would_push_the_run_past_16_mib_is_refused_whole(
 
     # Growing the existing step past the limit is refused too; it keeps its value.
     with pytest.raises(PayloadTooLargeError, match="first"):
-        await store.upsert_step("run-1", WorkflowStepState(step_id="first", result="z" * (17 * MIB)))
+        await store.upsert_step(
+            "run-1", WorkflowStepState(step_id="first", result="z" * (17 * MIB))
+        )
     kept = await store.get_step("run-1", "first")
     assert kept == first
 
