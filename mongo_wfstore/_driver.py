@@ -13,6 +13,7 @@ cursor in Motor) are smoothed over here.
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -38,6 +39,7 @@ __all__ = [
     "AsyncCollectionLike",
     "aggregate",
     "is_too_large",
+    "returns_fresh_documents",
     "translate_error",
 ]
 
@@ -89,6 +91,22 @@ async def aggregate(
         cursor = await cursor
     result: list[Any] = await cursor.to_list(None)
     return result
+
+
+def returns_fresh_documents(collection: object) -> bool:
+    """True for PyMongo's and Motor's collections, which decode every reply anew.
+
+    Others (mongomock hands out references to the documents it stores, and a
+    wrapper may cache) get their results copied before the store decodes them in
+    place.
+    """
+    from pymongo.asynchronous.collection import AsyncCollection
+
+    if isinstance(collection, AsyncCollection):
+        return True
+    motor_core = sys.modules.get("motor.core")
+    agnostic = getattr(motor_core, "AgnosticCollection", None)
+    return agnostic is not None and isinstance(collection, agnostic)
 
 
 def is_too_large(exc: BaseException) -> bool:

@@ -13,14 +13,16 @@ The encoding keeps ordinary payloads as they are, readable and queryable in the
 mongo shell. It changes only what a server refuses or would give back
 differently:
 
-- A field name that is empty, starts with `$`, or contains `.`, `%` or NUL is
-  percent-escaped (`$ref` is stored as `%24ref`, `a.b` as `a%2Eb`, `""` as `%`).
+- A field name that is empty, starts with `$`, or contains `.`, `%`, NUL or a lone
+  surrogate is percent-escaped (`$ref` is stored as `%24ref`, `a.b` as `a%2Eb`,
+  `""` as `%`, a lone surrogate as `%uD800`). Dicts keep their structure, so an
+  update can address any key by path (`context.steps.<step_id>`).
   Every escaped name contains `%`, and `%` itself is always escaped, so the way
   back is unambiguous; this also keeps `$ref` + `$id` from decoding as a DBRef.
 - A value BSON cannot hold exactly is stored as its JSON text in a one-field
-  document `{"%json": "<text>"}`: an integer outside int64, a string or key with
-  a lone surrogate, and a container nested deeper than `MAX_NATIVE_DEPTH` (the
-  server refuses documents nested past 100 levels). No escaped user key can be
+  document `{"%json": "<text>"}`: an integer outside int64, a string with a lone
+  surrogate, and a container nested deeper than `MAX_NATIVE_DEPTH` (the server
+  refuses documents nested past 100 levels). No escaped user key can be
   `%json`, so the marker cannot be confused with data.
 
 What is refused with `InvalidInputError` (before anything is written): values
@@ -33,19 +35,20 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 import bson
 from bson.raw_bson import RawBSONDocument
 
-from ._exceptions import InvalidInputError
+from ._exceptions import InvalidInputError, SchemaVersionError
 from ._models import (
     TaskStatus,
     WorkflowDefinition,
     WorkflowExecutionState,
     WorkflowStepState,
+    utc_now,
 )
 
 __all__ = [
@@ -54,16 +57,24 @@ __all__ = [
     "MAX_NATIVE_DEPTH",
     "SCHEMA_VERSION",
     "UnstorableValue",
+    "UPGRADES",
+    "commit_payload",
+    "completed_step_document",
+    "context_paths",
+    "context_sets_for",
     "decode_run",
     "decode_step",
+    "decode_steps",
     "decode_value",
     "document_size",
     "encode_value",
     "escape_key",
     "has_lone_surrogate",
+    "path",
     "run_fields",
     "step_document",
     "unescape_key",
+    "upgrade_document",
 ]
 
 SCHEMA_VERSION = 1
@@ -81,7 +92,7 @@ JSON_MARKER = "%json"
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_ESCAPED = re.compile("%(25|2E|24|00)")
+_ESCAPED = re.compile("%(25|2E|24|00)|%u(D[89A-F][0-9A-F]{2})")
 _UNESCAPES = {"25": "%", "2E": ".", "24": "$", "00": "\x00"}
 _JSON_SCALARS = (str, int, float, bool, type(None))
 
@@ -104,14 +115,20 @@ class UnstorableValue(Exception):  # noqa: N818 - internal signal, never escapes
         return root + "".join(reversed(self.parts))
 
     def to_input_error(
-        self, root: str, *, run_task_id: object = None, step_id: object = None
+        self,
+        root: str,
+        *,
+        run_task_id: object = None,
+        step_id: object = None,
+        wait_task_id: object = None,
     ) -> InvalidInputError:
-        """The public error, naming the run, the step and the path."""
+        """The public error, naming the run, the step (or the wait) and the path."""
         where = f" of step {step_id!r}" if step_id is not None else ""
         run = f" in run {run_task_id!r}" if run_task_id is not None else ""
+        wait = f" for wait {wait_task_id!r}" if wait_task_id is not None else ""
         path = self.path(root)
         return InvalidInputError(
-            f"cannot store {path}{where}{run}: {self.reason}",
+            f"cannot store {path}{where}{run}{wait}: {self.reason}",
             run_task_id=run_task_id,
             step_id=step_id,
             path=path,
@@ -135,7 +152,14 @@ def _path_part(key: object) -> str:
 
 
 def _key_needs_escape(key: str) -> bool:
-    return not key or key[0] == "$" or "." in key or "%" in key or "\x00" in key
+    return (
+        not key
+        or key[0] == "$"
+        or "." in key
+        or "%" in key
+        or "\x00" in key
+        or has_lone_surrogate(key)
+    )
 
 
 def escape_key(key: str) -> str:
@@ -151,6 +175,8 @@ def escape_key(key: str) -> str:
     escaped = key.replace("%", "%25").replace(".", "%2E").replace("\x00", "%00")
     if escaped[0] == "$":
         escaped = "%24" + escaped[1:]
+    if has_lone_surrogate(escaped):
+        escaped = _SURROGATE.sub(lambda match: f"%u{ord(match.group()):04X}", escaped)
     return escaped
 
 
@@ -160,7 +186,21 @@ def unescape_key(stored: str) -> str:
         return stored
     if stored == "%":
         return ""
-    return _ESCAPED.sub(lambda match: _UNESCAPES[match.group(1)], stored)
+    return _ESCAPED.sub(_unescape_match, stored)
+
+
+def _unescape_match(match: re.Match[str]) -> str:
+    code = match.group(1)
+    return _UNESCAPES[code] if code else chr(int(match.group(2), 16))
+
+
+def path(*keys: str) -> str:
+    """A dotted update path to the field under these JSON keys, each escaped.
+
+    >>> path("context", "steps", "a.b")
+    'context.steps.a%2Eb'
+    """
+    return ".".join(escape_key(key) for key in keys)
 
 
 # ── JSON values ───────────────────────────────────────────────────────────
@@ -239,9 +279,6 @@ _KEYSETS_MAX = 4096
 _KEYSET_MAX_SIZE = 64
 _SAFE_KEY_MAX_LENGTH = 64
 
-_AS_TEXT: tuple[str, ...] = ("<a key holds a lone surrogate>",)
-"""Returned by `_stored_keys` when the dict must be stored as JSON text."""
-
 
 def _remember(
     cache: dict[tuple[Any, ...], tuple[str, ...] | None],
@@ -255,8 +292,9 @@ def _remember(
 
 
 def _stored_keys(value: dict[Any, Any]) -> tuple[str, ...] | None:
-    """The stored keys of `value` in order, None if they stay as they are, or
-    `_AS_TEXT` if one holds a lone surrogate. Raises for a non-string key.
+    """The stored keys of `value` in order, or None if they stay as they are.
+
+    Raises `UnstorableValue` for a key that is not a string.
     """
     keys = tuple(value)
     try:
@@ -270,8 +308,6 @@ def _stored_keys(value: dict[Any, Any]) -> tuple[str, ...] | None:
             if not isinstance(key, str):
                 raise UnstorableValue(f"object key {key!r} is not a string").at(key)
             key, changed = str.__str__(key), True
-        if has_lone_surrogate(key):
-            return _AS_TEXT
         if _key_needs_escape(key):
             key, changed = escape_key(key), True
         stored.append(key)
@@ -306,8 +342,6 @@ def _encode_dict(value: dict[Any, Any], depth: int) -> Any:
     if depth >= MAX_NATIVE_DEPTH:
         return _as_json_text(value, depth)
     stored_keys = None if _SAFE_KEYS.issuperset(value) else _stored_keys(value)
-    if stored_keys is _AS_TEXT:
-        return _as_json_text(value, depth)
     changed: dict[Any, Any] | None = None
     key: Any = None
     try:
@@ -537,8 +571,29 @@ def step_document(run_task_id: str, step: WorkflowStepState) -> dict[str, Any]:
     return doc
 
 
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+"""Layout upgrades, applied lazily on read: `UPGRADES[v]` turns a document of
+`schema_version` v into v + 1. Documents may be partial (a projection) and may
+hold parts already in the newer layout (a newer writer may have updated one step
+of an older document), so an upgrade must leave such parts alone.
+"""
+
+
+def upgrade_document(run_task_id: object, doc: dict[str, Any]) -> dict[str, Any]:
+    """`doc` in the current layout. Raises `SchemaVersionError` for a newer one."""
+    version = doc.get("schema_version", 1)
+    if type(version) is not int or not 1 <= version <= SCHEMA_VERSION:
+        raise SchemaVersionError(run_task_id, version, SCHEMA_VERSION)
+    while version < SCHEMA_VERSION:
+        doc = UPGRADES[version](doc)
+        version += 1
+    return doc
+
+
 def decode_run(run_task_id: str, doc: dict[str, Any]) -> WorkflowExecutionState:
     """The run-level state stored in `doc` (a document read from the server)."""
+    doc = upgrade_document(run_task_id, doc)
+    revision = doc.get("revision")
     return WorkflowExecutionState(
         run_task_id=run_task_id,
         agent_id=doc["agent_id"],
@@ -551,7 +606,16 @@ def decode_run(run_task_id: str, doc: dict[str, Any]) -> WorkflowExecutionState:
         context=decode_value(doc.get("context")),
         created_at=doc["created_at"],
         updated_at=doc["updated_at"],
+        revision=None if revision is None else int(revision),
     )
+
+
+def decode_steps(run_task_id: object, doc: dict[str, Any] | None) -> list[WorkflowStepState]:
+    """The steps held by `doc` (a run document or a projection of one)."""
+    if not doc:
+        return []
+    doc = upgrade_document(run_task_id, doc)
+    return [decode_step(step) for step in doc.get("steps") or ()]
 
 
 def decode_step(doc: dict[str, Any]) -> WorkflowStepState:
@@ -566,6 +630,52 @@ def decode_step(doc: dict[str, Any]) -> WorkflowStepState:
         completed_at=doc.get("completed_at"),
         wait_task_id=doc.get("wait_task_id"),
     )
+
+
+def completed_step_document(
+    stored: dict[str, Any], status: TaskStatus, stored_result: Any, error: str | None
+) -> dict[str, Any]:
+    """A stored waiting step as `complete_wait` leaves it."""
+    completed = {key: value for key, value in stored.items() if key not in ("result", "error")}
+    completed["status"] = status.value
+    if stored_result is not None:
+        completed["result"] = stored_result
+    if error is not None:
+        completed["error"] = error
+    completed["completed_at"] = utc_now()
+    return completed
+
+
+def context_sets_for(
+    run_task_id: str, step_id: str, stored_result: Any, updates: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What a step commit sets in the context, stored form: each escaped top-level
+    key of `updates` to its encoded value, and `steps` to `{<step_id>: result}`.
+
+    Raises `InvalidInputError` for an update that cannot be stored.
+    """
+    sets: dict[str, Any] = {}
+    for key, value in updates.items():
+        try:
+            sets[escape_key(key)] = encode_value(value)
+        except UnstorableValue as exc:
+            raise exc.to_input_error(
+                f"context_updates[{key!r}]", run_task_id=run_task_id, step_id=step_id
+            ) from None
+    sets["steps"] = {escape_key(step_id): stored_result}
+    return sets
+
+
+def context_paths(sets: dict[str, Any]) -> dict[str, Any]:
+    """`context_sets_for`'s result as `$set` paths (`context.<key>`, `context.steps.<id>`)."""
+    paths = {f"context.{key}": value for key, value in sets.items() if key != "steps"}
+    paths.update({f"context.steps.{key}": value for key, value in sets["steps"].items()})
+    return paths
+
+
+def commit_payload(step_doc: dict[str, Any], context_sets: dict[str, Any]) -> dict[str, Any]:
+    """What a step commit writes, for the size named in `PayloadTooLargeError`."""
+    return {"step": step_doc, "context": context_sets}
 
 
 def document_size(head: dict[str, Any], steps: list[bytes], *tails: bytes) -> int:

@@ -4,8 +4,12 @@
 WorkflowStoreError
 ├── InvalidInputError (ValueError)     bad id, wrong type, a value that cannot be stored
 ├── RunNotFoundError (LookupError)     the operation needs a run that does not exist
+├── WaitNotFoundError (LookupError)    no waiting step has this wait_task_id
+├── WaitAlreadyCompletedError          the wait was completed already (compare-and-set lost)
+├── RevisionConflictError              the run moved past the expected revision
 ├── PayloadTooLargeError               the write would push a run past 16 MiB
 ├── ContentionError                    a write lost too many races in a row and gave up
+├── SchemaVersionError                 a document was written by a newer, unknown layout
 └── DatabaseError                      the driver or the server failed
     └── DatabaseUnavailableError       network error or timeout: the write may have been applied
 ```
@@ -24,7 +28,11 @@ __all__ = [
     "DatabaseUnavailableError",
     "InvalidInputError",
     "PayloadTooLargeError",
+    "RevisionConflictError",
     "RunNotFoundError",
+    "SchemaVersionError",
+    "WaitAlreadyCompletedError",
+    "WaitNotFoundError",
     "WorkflowStoreError",
 ]
 
@@ -63,6 +71,57 @@ class RunNotFoundError(WorkflowStoreError, LookupError):
     def __init__(self, run_task_id: str, message: str | None = None) -> None:
         super().__init__(message or f"workflow run not found: {run_task_id!r}")
         self.run_task_id = run_task_id
+
+
+class WaitNotFoundError(WorkflowStoreError, LookupError):
+    """No step of any visible run has this `wait_task_id`."""
+
+    def __init__(self, wait_task_id: str) -> None:
+        super().__init__(f"no waiting step has wait_task_id {wait_task_id!r}")
+        self.wait_task_id = wait_task_id
+
+
+class WaitAlreadyCompletedError(WorkflowStoreError):
+    """The waiting step is no longer `input_required`: someone completed it first.
+
+    `status` is the step's status now. Nothing was written by this call.
+    """
+
+    def __init__(self, wait_task_id: str, run_task_id: str, step_id: str, status: str) -> None:
+        super().__init__(
+            f"wait {wait_task_id!r} (step {step_id!r} of run {run_task_id!r}) "
+            f"was already completed: its status is {status!r}; nothing was written"
+        )
+        self.wait_task_id = wait_task_id
+        self.run_task_id = run_task_id
+        self.step_id = step_id
+        self.status = status
+
+
+class RevisionConflictError(WorkflowStoreError):
+    """The run's revision is not the one the caller expected; nothing was written."""
+
+    def __init__(self, run_task_id: str, *, expected: int, actual: int) -> None:
+        super().__init__(
+            f"run {run_task_id!r} is at revision {actual}, not the expected {expected}; "
+            "nothing was written"
+        )
+        self.run_task_id = run_task_id
+        self.expected = expected
+        self.actual = actual
+
+
+class SchemaVersionError(WorkflowStoreError):
+    """A run document has a layout newer than this version of the library reads."""
+
+    def __init__(self, run_task_id: object, version: object, supported: int) -> None:
+        super().__init__(
+            f"run {run_task_id!r} was stored with schema_version {version!r}; this "
+            f"mongo_wfstore reads versions up to {supported}: upgrade the library"
+        )
+        self.run_task_id = run_task_id
+        self.version = version
+        self.supported = supported
 
 
 class PayloadTooLargeError(WorkflowStoreError):

@@ -49,6 +49,7 @@ __all__ = [
     "InternalCheckpoint",
     "Json",
     "ReplyKind",
+    "RunPage",
     "ScriptKind",
     "StepKind",
     "TaskStatus",
@@ -388,6 +389,21 @@ class WorkflowExecutionState(BaseModel):
     """The shared bag steps accumulate results into (`{steps.X}`, `{input.Y}`)."""
     created_at: UtcTimestamp
     updated_at: UtcTimestamp
+    revision: int | None = _optional()
+    """The run's write counter in the store: set on a state read from a store (every
+    write to the run increments it), None otherwise. Store metadata, not content:
+    ignored by `==` and by `create_run`, left out of the JSON when None.
+    """
+
+    def __eq__(self, other: object) -> bool:
+        """Equal content; `revision`, store metadata, is not compared."""
+        if not isinstance(other, WorkflowExecutionState):
+            return NotImplemented
+        if self.revision == other.revision:
+            return super().__eq__(other)
+        return super().__eq__(other.model_copy(update={"revision": self.revision}))
+
+    __hash__ = None  # type: ignore[assignment]
 
     @model_validator(mode="before")
     @classmethod
@@ -439,3 +455,13 @@ class WorkflowExecutionState(BaseModel):
     def with_context(self, context: JsonValue) -> WorkflowExecutionState:
         """A copy with this context."""
         return self._with("context", context)
+
+
+class RunPage(BaseModel):
+    """One page of `list_runs`: runs newest first, and the cursor of the next page.
+
+    `next_cursor` is None on the last page; pass it back as `cursor=` to continue.
+    """
+
+    items: list[WorkflowExecutionState]
+    next_cursor: str | None = None

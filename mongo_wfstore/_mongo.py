@@ -15,41 +15,78 @@ Every write is one atomic update; nothing is read, changed in Python and
 written back. Updating a stored step is one `$set` on `steps.$`; a new step is
 appended by a `$push` whose filter requires the step to be absent, so a
 concurrent insert of the same step can never duplicate it (the loser gets
-E11000 and retries as an update). Reads project what they need: `get_run`
-leaves the steps array on the server, `get_step` transfers one step.
+E11000, or matches nothing, and retries as an update). `commit_step` and
+`complete_wait` set the step and `context.steps.<step_id>` in the same update.
+Every write also does `$inc: {revision: 1}`. Reads project what they need:
+`get_run` leaves the steps array on the server, `get_step` transfers one step.
 
 A document written by `upsert_step` before `create_run` holds only steps; it
 is not a run (no `created_at`) until `create_run` sets the run-level fields.
+A scoped store adds its tenant's `user_id` (and `workspace_id`) to every filter
+it sends, so another tenant's documents never match.
+
+Failure paths (no document matched) cost one extra read to say why: run
+missing, revision moved, context not an object, wait completed.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import bson
 from pydantic import JsonValue
 from pymongo.errors import DuplicateKeyError
 
-from ._driver import DRIVER_ERRORS, AsyncCollectionLike, aggregate, is_too_large, translate_error
+from ._driver import (
+    DRIVER_ERRORS,
+    AsyncCollectionLike,
+    aggregate,
+    is_too_large,
+    returns_fresh_documents,
+    translate_error,
+)
 from ._encoding import (
     OPTIONAL_RUN_FIELDS,
     SCHEMA_VERSION,
     UnstorableValue,
+    commit_payload,
+    completed_step_document,
+    context_paths,
+    context_sets_for,
     decode_run,
     decode_step,
+    decode_steps,
     encode_value,
+    escape_key,
     run_fields,
     step_document,
 )
 from ._exceptions import (
     ContentionError,
+    InvalidInputError,
     PayloadTooLargeError,
+    RevisionConflictError,
     RunNotFoundError,
+    WaitAlreadyCompletedError,
+    WaitNotFoundError,
 )
-from ._models import WorkflowExecutionState, WorkflowStepState, utc_now
-from ._store import WorkflowStore, check_id, check_state, check_step
+from ._models import RunPage, TaskStatus, WorkflowExecutionState, WorkflowStepState, utc_now
+from ._store import (
+    Tenant,
+    WorkflowStore,
+    check_completion,
+    check_context_updates,
+    check_id,
+    check_list_filters,
+    check_page_size,
+    check_revision,
+    check_state,
+    check_step,
+    decode_cursor,
+    encode_cursor,
+)
 
 __all__ = ["MongoWorkflowStore"]
 
@@ -57,6 +94,15 @@ logger = logging.getLogger("mongo_wfstore")
 
 RUN_EXISTS: dict[str, Any] = {"created_at": {"$exists": True}}
 """Filter part matching documents that are runs, not step-only stubs."""
+
+_OBJECT = {"$type": "object", "$not": {"$type": "array"}}
+CONTEXT_MERGEABLE: dict[str, Any] = {
+    "context": _OBJECT,
+    "$or": [{"context.steps": {"$exists": False}}, {"context.steps": _OBJECT}],
+}
+"""Filter part: `context` is an object and `context.steps` is absent or one, so
+that `$set` of `context.steps.<id>` can neither fail nor write into an array.
+"""
 
 _SIZE_QUERY_ERRORS: tuple[type[BaseException], ...] = (
     *DRIVER_ERRORS,
@@ -66,7 +112,17 @@ _SIZE_QUERY_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 _MAX_ATTEMPTS = 5
-"""How many times a write that lost a duplicate-key race is tried in all."""
+"""How many times a write that lost a race is tried in all."""
+
+_OWNER = {"_id": 1, "created_at": 1, "revision": 1, "user_id": 1, "workspace_id": 1}
+
+
+def _context_shape_error(run_task_id: str) -> InvalidInputError:
+    return InvalidInputError(
+        f"cannot merge a step into the context of run {run_task_id!r}: the context "
+        "must be a JSON object whose 'steps', if present, is an object",
+        run_task_id=run_task_id,
+    )
 
 
 class MongoWorkflowStore(WorkflowStore):
@@ -74,7 +130,8 @@ class MongoWorkflowStore(WorkflowStore):
 
     `collection` is any async collection: PyMongo's `AsyncCollection`, Motor's
     `AsyncIOMotorCollection`, or mongomock-motor's. Writes use the collection's
-    write concern; give it `w="majority"` for durability across failover.
+    write concern; give it `w="majority"` for durability across failover. Create
+    the indexes with `mongo-wfstore init-indexes` (or `ensure_indexes`).
 
     >>> client = AsyncMongoClient("mongodb://localhost:27017")
     >>> store = MongoWorkflowStore(client["app"]["workflow_runs"])
@@ -83,11 +140,24 @@ class MongoWorkflowStore(WorkflowStore):
 
     def __init__(self, collection: AsyncCollectionLike) -> None:
         self._collection = collection
+        self._copy_results = not returns_fresh_documents(collection)
+        self._tenant: Tenant | None = None
+        self._tenant_fields: dict[str, str] = {}
 
     @property
     def collection(self) -> AsyncCollectionLike:
         """The collection the runs are stored in."""
         return self._collection
+
+    def scoped(self, user_id: str, workspace_id: str | None = None) -> MongoWorkflowStore:
+        tenant = (
+            Tenant.checked(user_id, workspace_id)
+            if self._tenant is None
+            else self._tenant.narrowed(user_id, workspace_id)
+        )
+        view = MongoWorkflowStore(self._collection)
+        view._tenant, view._tenant_fields = tenant, tenant.fields()
+        return view
 
     # ── run-level ─────────────────────────────────────────────────────────
 
@@ -98,6 +168,8 @@ class MongoWorkflowStore(WorkflowStore):
         fields again.
         """
         check_state(state)
+        if self._tenant is not None:
+            self._tenant.check_state(state)
         run_task_id = state.run_task_id
         fields = run_fields(state)
         update: dict[str, Any] = {
@@ -110,47 +182,103 @@ class MongoWorkflowStore(WorkflowStore):
             update["$unset"] = unset
         for _ in range(_MAX_ATTEMPTS):
             written = await self._update(
-                {"_id": run_task_id}, update, upsert=True, run_task_id=run_task_id, payload=fields
+                self._match(run_task_id),
+                update,
+                upsert=True,
+                run_task_id=run_task_id,
+                payload=fields,
             )
             if written is not None:
                 return
+            await self._refuse_foreign(run_task_id)
         raise ContentionError(run_task_id, None, _MAX_ATTEMPTS)
 
     async def get_run(self, run_task_id: str) -> WorkflowExecutionState | None:
         """Load the run-level state; the steps array stays on the server."""
         check_id(run_task_id, "run_task_id")
-        doc = await self._call(
-            lambda: self._collection.find_one({"_id": run_task_id, **RUN_EXISTS}, {"steps": 0}),
+        doc = await self._find_one(
+            {**self._match(run_task_id), **RUN_EXISTS},
+            {"steps": 0},
             f"reading run {run_task_id!r}",
         )
         return None if doc is None else decode_run(run_task_id, doc)
 
-    async def update_context(self, run_task_id: str, context: JsonValue) -> None:
-        """Replace the run's context and set `updated_at`; one update.
-
-        Raises `RunNotFoundError` if the run does not exist.
-        """
+    async def update_context(
+        self,
+        run_task_id: str,
+        context: JsonValue,
+        *,
+        expected_revision: int | None = None,
+    ) -> None:
+        """Replace the run's context and set `updated_at`; one update."""
         check_id(run_task_id, "run_task_id")
+        check_revision(expected_revision)
         try:
             stored = encode_value(context)
         except UnstorableValue as exc:
             raise exc.to_input_error("context", run_task_id=run_task_id) from None
         result = await self._update(
-            {"_id": run_task_id, **RUN_EXISTS},
+            self._run_match(run_task_id, expected_revision),
             {"$set": {"context": stored, "updated_at": utc_now()}, "$inc": {"revision": 1}},
             run_task_id=run_task_id,
             payload={"context": stored},
         )
         if result.matched_count == 0:
-            raise RunNotFoundError(run_task_id)
+            raise await self._why_not_written(run_task_id, expected_revision)
 
     async def delete_run(self, run_task_id: str) -> None:
-        """Delete the run document with its steps; one command, silent if missing."""
+        """Delete the run document with its steps; one command.
+
+        Silent if there is no run, except through a scoped store, where a run
+        the tenant does not have raises `RunNotFoundError`.
+        """
         check_id(run_task_id, "run_task_id")
-        await self._call(
-            lambda: self._collection.delete_one({"_id": run_task_id}),
+        result = await self._call(
+            lambda: self._collection.delete_one(self._match(run_task_id)),
             f"deleting run {run_task_id!r}",
         )
+        if self._tenant is not None and result.deleted_count == 0:
+            raise RunNotFoundError(run_task_id)
+
+    async def list_runs(
+        self,
+        *,
+        agent_id: str | None = None,
+        thread_id: str | None = None,
+        user_id: str | None = None,
+        workspace_id: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunPage:
+        """One page of runs, newest first; one query served by an index."""
+        filters = check_list_filters(
+            agent_id=agent_id, thread_id=thread_id, user_id=user_id, workspace_id=workspace_id
+        )
+        check_page_size(limit)
+        after = None if cursor is None else decode_cursor(cursor)
+        if self._tenant is not None and not self._tenant.admits(filters):
+            return RunPage(items=[])
+        query: dict[str, Any] = {**filters, **self._tenant_fields}
+        if after is None:
+            query["created_at"] = {"$type": "date"}
+        else:
+            created_at, last_id = after
+            query["$or"] = [
+                {"created_at": {"$lt": created_at}},
+                {"created_at": created_at, "_id": {"$lt": last_id}},
+            ]
+
+        async def fetch() -> list[Any]:
+            found = self._collection.find(query, {"steps": 0})
+            found = found.sort([("created_at", -1), ("_id", -1)]).limit(limit + 1)
+            docs: list[Any] = await found.to_list(None)
+            return docs
+
+        docs = [self._own(doc) for doc in await self._call(fetch, "listing runs")]
+        items = [decode_run(doc["_id"], doc) for doc in docs[:limit]]
+        more = len(docs) > limit
+        next_cursor = encode_cursor(items[-1].created_at, items[-1].run_task_id) if more else None
+        return RunPage(items=items, next_cursor=next_cursor)
 
     # ── step-level ────────────────────────────────────────────────────────
 
@@ -167,18 +295,19 @@ class MongoWorkflowStore(WorkflowStore):
         check_step(run_task_id, step)
         step_id = step.step_id
         doc = step_document(run_task_id, step)
+        match = self._match(run_task_id)
         for attempt in range(_MAX_ATTEMPTS):
             replaced = await self._update(
-                {"_id": run_task_id, "steps.step_id": step_id},
+                {**match, "steps.step_id": step_id},
                 {"$set": {"steps.$": doc}, "$inc": {"revision": 1}},
                 run_task_id=run_task_id,
                 step_id=step_id,
                 payload=doc,
             )
-            if replaced is not None and replaced.matched_count:
+            if replaced.matched_count:
                 return
             appended = await self._update(
-                {"_id": run_task_id, "steps.step_id": {"$ne": step_id}},
+                {**match, "steps.step_id": {"$ne": step_id}},
                 {
                     "$push": {"steps": doc},
                     "$inc": {"revision": 1},
@@ -191,6 +320,7 @@ class MongoWorkflowStore(WorkflowStore):
             )
             if appended is not None:
                 return
+            await self._refuse_foreign(run_task_id)
             logger.debug(
                 "upsert_step %r/%r lost a race (attempt %d)", run_task_id, step_id, attempt + 1
             )
@@ -200,26 +330,241 @@ class MongoWorkflowStore(WorkflowStore):
         """Load one step; only that step is transferred."""
         check_id(run_task_id, "run_task_id")
         check_id(step_id, "step_id")
-        doc = await self._call(
-            lambda: self._collection.find_one(
-                {"_id": run_task_id},
-                {"_id": 0, "steps": {"$elemMatch": {"step_id": step_id}}},
-            ),
+        doc = await self._find_one(
+            self._match(run_task_id),
+            {"_id": 0, "schema_version": 1, "steps": {"$elemMatch": {"step_id": step_id}}},
             f"reading step {step_id!r} of run {run_task_id!r}",
         )
-        steps = (doc or {}).get("steps") or []
-        return decode_step(steps[0]) if steps else None
+        steps = decode_steps(run_task_id, doc)
+        return steps[0] if steps else None
 
     async def list_steps(self, run_task_id: str) -> list[WorkflowStepState]:
         """All steps in first-insertion order; the run-level fields are not transferred."""
         check_id(run_task_id, "run_task_id")
-        doc = await self._call(
-            lambda: self._collection.find_one({"_id": run_task_id}, {"_id": 0, "steps": 1}),
+        doc = await self._find_one(
+            self._match(run_task_id),
+            {"_id": 0, "schema_version": 1, "steps": 1},
             f"listing steps of run {run_task_id!r}",
         )
-        return [decode_step(step) for step in (doc or {}).get("steps") or []]
+        return decode_steps(run_task_id, doc)
+
+    async def commit_step(
+        self,
+        run_task_id: str,
+        step: WorkflowStepState,
+        *,
+        context_updates: Mapping[str, JsonValue] | None = None,
+        expected_revision: int | None = None,
+    ) -> None:
+        """Upsert the step and merge it into the context in one update.
+
+        One command when the step is stored, two when it is new (the positional
+        update matches nothing, then a guarded `$push` appends it), each an
+        atomic write of the step, `context.steps.<step_id>`, the
+        `context_updates` and `updated_at`.
+        """
+        check_id(run_task_id, "run_task_id")
+        check_step(run_task_id, step)
+        check_revision(expected_revision)
+        updates = check_context_updates(run_task_id, context_updates)
+        step_id = step.step_id
+        doc = step_document(run_task_id, step)
+        sets = context_sets_for(run_task_id, step_id, doc.get("result"), updates)
+        payload = commit_payload(doc, sets)
+        match = {**self._run_match(run_task_id, expected_revision), **CONTEXT_MERGEABLE}
+        for attempt in range(_MAX_ATTEMPTS):
+            paths = {**context_paths(sets), "updated_at": utc_now()}
+            replaced = await self._update(
+                {**match, "steps.step_id": step_id},
+                # "steps.$" last: mongomock drops $set paths that follow it.
+                {"$set": {**paths, "steps.$": doc}, "$inc": {"revision": 1}},
+                run_task_id=run_task_id,
+                step_id=step_id,
+                payload=payload,
+            )
+            if replaced.matched_count:
+                return
+            appended = await self._update(
+                {**match, "steps.step_id": {"$ne": step_id}},
+                {"$set": paths, "$push": {"steps": doc}, "$inc": {"revision": 1}},
+                run_task_id=run_task_id,
+                step_id=step_id,
+                payload=payload,
+            )
+            if appended.matched_count:
+                return
+            error = await self._why_not_written(run_task_id, expected_revision, merge=True)
+            if not isinstance(error, _Raced):
+                raise error
+            logger.debug(
+                "commit_step %r/%r lost a race (attempt %d)", run_task_id, step_id, attempt + 1
+            )
+        raise ContentionError(run_task_id, step_id, _MAX_ATTEMPTS)
+
+    # ── waits ─────────────────────────────────────────────────────────────
+
+    async def find_wait(self, wait_task_id: str) -> tuple[str, WorkflowStepState] | None:
+        """The run and step with this wait; one query on `steps.wait_task_id`."""
+        check_id(wait_task_id, "wait_task_id")
+        doc = await self._find_wait(wait_task_id)
+        if doc is None:
+            return None
+        return doc["_id"], decode_steps(doc["_id"], doc)[0]
+
+    async def complete_wait(
+        self,
+        wait_task_id: str,
+        result: JsonValue,
+        *,
+        status: TaskStatus = TaskStatus.COMPLETED,
+        error: str | None = None,
+    ) -> tuple[str, WorkflowStepState]:
+        """Complete a waiting step once: an indexed lookup, then one atomic write.
+
+        The write is a compare-and-set: its filter requires the step to still be
+        `input_required`, so of concurrent completions exactly one matches. It
+        sets the step's fields and `context.steps.<step_id>` together. (The
+        lookup is needed because the update path names the step, which the
+        caller does not know.)
+        """
+        check_id(wait_task_id, "wait_task_id")
+        status = check_completion(wait_task_id, status, error)
+        try:
+            stored_result = None if result is None else encode_value(result)
+        except UnstorableValue as exc:
+            raise exc.to_input_error("result", wait_task_id=wait_task_id) from None
+        for _ in range(_MAX_ATTEMPTS):
+            run_task_id, waiting = await self._waiting_step(wait_task_id)
+            step_id = waiting["step_id"]
+            completed = completed_step_document(waiting, status, stored_result, error)
+            sets = {"steps": {escape_key(step_id): stored_result}}
+            update: dict[str, Any] = {
+                "$set": {
+                    **context_paths(sets),
+                    "updated_at": utc_now(),
+                    "steps.$.status": status.value,
+                    "steps.$.completed_at": completed["completed_at"],
+                },
+                "$inc": {"revision": 1},
+            }
+            unset = {}
+            for name, value in (("result", stored_result), ("error", error)):
+                if value is None:
+                    unset[f"steps.$.{name}"] = ""
+                else:
+                    update["$set"][f"steps.$.{name}"] = value
+            if unset:
+                update["$unset"] = unset
+            written = await self._update(
+                {
+                    **self._match(run_task_id),
+                    **RUN_EXISTS,
+                    **CONTEXT_MERGEABLE,
+                    "steps": {
+                        "$elemMatch": {
+                            "step_id": step_id,
+                            "wait_task_id": wait_task_id,
+                            "status": TaskStatus.INPUT_REQUIRED.value,
+                        }
+                    },
+                },
+                update,
+                run_task_id=run_task_id,
+                step_id=step_id,
+                payload=commit_payload(completed, sets),
+            )
+            if written.matched_count:
+                return run_task_id, decode_step(bson.decode(bson.encode(completed)))
+            merge_ok = await self._find_one(
+                {**self._match(run_task_id), **CONTEXT_MERGEABLE},
+                {"_id": 1},
+                f"checking the context of run {run_task_id!r}",
+            )
+            if merge_ok is None and await self._find_one(
+                self._match(run_task_id), {"_id": 1}, f"reading run {run_task_id!r}"
+            ):
+                raise _context_shape_error(run_task_id)
+        raise ContentionError(run_task_id, None, _MAX_ATTEMPTS)
 
     # ── helpers ───────────────────────────────────────────────────────────
+
+    def _match(self, run_task_id: str) -> dict[str, Any]:
+        """The filter of one run document, within the tenant if scoped."""
+        return {"_id": run_task_id, **self._tenant_fields}
+
+    def _run_match(self, run_task_id: str, expected_revision: int | None) -> dict[str, Any]:
+        """The filter of one run (not a stub), at the expected revision if given."""
+        match = {**self._match(run_task_id), **RUN_EXISTS}
+        if expected_revision is not None:
+            match["revision"] = expected_revision
+        return match
+
+    async def _find_wait(self, wait_task_id: str) -> dict[str, Any] | None:
+        doc: dict[str, Any] | None = await self._find_one(
+            {"steps.wait_task_id": wait_task_id, **RUN_EXISTS, **self._tenant_fields},
+            {
+                "_id": 1,
+                "schema_version": 1,
+                "steps": {"$elemMatch": {"wait_task_id": wait_task_id}},
+            },
+            f"looking up wait {wait_task_id!r}",
+        )
+        return doc if doc and doc.get("steps") else None
+
+    async def _waiting_step(self, wait_task_id: str) -> tuple[str, dict[str, Any]]:
+        """The run and the stored step of a wait that is still open, or raise."""
+        doc = await self._find_wait(wait_task_id)
+        if doc is None:
+            raise WaitNotFoundError(wait_task_id)
+        step: dict[str, Any] = doc["steps"][0]
+        if step.get("status") != TaskStatus.INPUT_REQUIRED.value:
+            raise WaitAlreadyCompletedError(
+                wait_task_id, doc["_id"], step["step_id"], str(step.get("status"))
+            )
+        return doc["_id"], step
+
+    async def _why_not_written(
+        self, run_task_id: str, expected_revision: int | None, *, merge: bool = False
+    ) -> Exception:
+        """Why a write to a run matched nothing: the error to raise, or `_Raced`."""
+        doc = await self._find_one({"_id": run_task_id}, _OWNER, f"reading run {run_task_id!r}")
+        if doc is None or "created_at" not in doc or not self._owns(doc):
+            return RunNotFoundError(run_task_id)
+        revision = int(doc.get("revision", 0))
+        if expected_revision is not None and revision != expected_revision:
+            return RevisionConflictError(run_task_id, expected=expected_revision, actual=revision)
+        if merge:
+            mergeable = await self._find_one(
+                {"_id": run_task_id, **CONTEXT_MERGEABLE},
+                {"_id": 1},
+                f"checking the context of run {run_task_id!r}",
+            )
+            if mergeable is None:
+                return _context_shape_error(run_task_id)
+        return _Raced()
+
+    async def _refuse_foreign(self, run_task_id: str) -> None:
+        """After E11000 in a scoped store: raise if the document is another tenant's."""
+        if self._tenant is None:
+            return
+        doc = await self._find_one({"_id": run_task_id}, _OWNER, f"reading run {run_task_id!r}")
+        if doc is not None and not self._owns(doc):
+            raise RunNotFoundError(run_task_id)
+
+    def _owns(self, doc: dict[str, Any]) -> bool:
+        return self._tenant is None or self._tenant.owns(
+            doc.get("user_id"), doc.get("workspace_id")
+        )
+
+    async def _find_one(
+        self, filter: dict[str, Any], projection: dict[str, Any], doing: str
+    ) -> Any:
+        doc = await self._call(lambda: self._collection.find_one(filter, projection), doing)
+        return None if doc is None else self._own(doc)
+
+    def _own(self, doc: Any) -> Any:
+        """`doc`, copied as a server would send it if the driver may share it."""
+        return bson.decode(bson.encode(doc)) if self._copy_results else doc
 
     async def _call(self, command: Callable[[], Awaitable[Any]], doing: str) -> Any:
         """Await one driver command, translating its errors."""
@@ -276,3 +621,7 @@ class MongoWorkflowStore(WorkflowStore):
         except DRIVER_ERRORS:
             return None
         return None if doc is None else len(bson.encode(doc))
+
+
+class _Raced(Exception):  # noqa: N818 - a verdict, never raised
+    """The write matched nothing because a concurrent write changed the run; retry."""

@@ -20,6 +20,7 @@ from mongo_wfstore import (
     InvalidInputError,
     MongoWorkflowStore,
     PayloadTooLargeError,
+    RevisionConflictError,
     RunNotFoundError,
     TaskStatus,
     WorkflowExecutionState,
@@ -165,8 +166,9 @@ async def test_reads_transfer_only_what_they_return() -> None:
     await store.list_steps("run-1")
     (_, run_args, _), (_, step_args, _), (_, list_args, _) = coll.calls
     assert run_args[1] == {"steps": 0}
-    assert step_args[1] == {"_id": 0, "steps": {"$elemMatch": {"step_id": "b"}}}
-    assert list_args[1] == {"_id": 0, "steps": 1}
+    only_b = {"_id": 0, "schema_version": 1, "steps": {"$elemMatch": {"step_id": "b"}}}
+    assert step_args[1] == only_b
+    assert list_args[1] == {"_id": 0, "schema_version": 1, "steps": 1}
     raw = await coll.find_one({"_id": "run-1"}, step_args[1])
     assert [s["step_id"] for s in raw["steps"]] == ["b"]
 
@@ -411,3 +413,172 @@ async def test_both_stores_raise_the_same_errors_for_the_same_calls() -> None:
     assert memory == mongo
     assert sum(line.startswith("PayloadTooLargeError") for line in memory) == 2
     assert any(line.startswith(RunNotFoundError.__name__) for line in memory)
+
+
+# ── issue 4: commit, waits, listing, tenants, schema ─────────────────────
+
+
+async def test_new_operations_send_the_commands_the_design_promises() -> None:
+    store, coll = mock_store(CountingCollection)
+    await store.create_run(new_state())
+
+    async def sent(call: Any) -> list[str]:
+        coll.reset()
+        await call
+        return coll.names
+
+    new_step = WorkflowStepState(step_id="a", result=1)
+    assert await sent(store.commit_step("run-1", new_step)) == ["update_one", "update_one"]
+    assert await sent(store.commit_step("run-1", new_step, context_updates={"k": 1})) == [
+        "update_one"
+    ]
+    wait = WorkflowStepState(step_id="w", status=TaskStatus.INPUT_REQUIRED, wait_task_id="W")
+    await store.upsert_step("run-1", wait)
+    assert await sent(store.find_wait("W")) == ["find_one"]
+    assert await sent(store.complete_wait("W", "ok")) == ["find_one", "update_one"]
+    assert await sent(store.list_runs(thread_id="thread-test")) == ["find"]
+    coll.reset()
+    with pytest.raises(RevisionConflictError):
+        await store.update_context("run-1", {}, expected_revision=1)
+    assert coll.names == ["update_one", "find_one"]  # the read only on failure: why?
+
+
+async def test_commit_step_sets_step_and_context_in_one_update() -> None:
+    store, coll = mock_store(CountingCollection)
+    await store.create_run(new_state())
+    await store.commit_step("run-1", WorkflowStepState(step_id="a.b", result=1))
+    coll.reset()
+    await store.commit_step(
+        "run-1", WorkflowStepState(step_id="a.b", result=2), context_updates={"$k": 3}
+    )
+    ((_, (filter_, update), _),) = coll.calls
+    assert list(update["$set"]) == [
+        "context.%24k",
+        "context.steps.a%2Eb",
+        "updated_at",
+        "steps.$",  # last: mongomock drops the paths after it
+    ]
+    assert filter_["created_at"] == {"$exists": True}
+    assert filter_["context"] == {"$type": "object", "$not": {"$type": "array"}}
+    doc = await coll.find_one({"_id": "run-1"})
+    assert doc["context"] == {"steps": {"a%2Eb": 2}, "%24k": 3}
+    assert_storable(doc)
+
+
+async def test_every_command_of_a_scoped_store_filters_by_the_tenant() -> None:
+    unscoped, coll = mock_store(CountingCollection)
+    store = unscoped.scoped("alice", "ws")
+    state = new_state(user_id="alice").with_workspace_id("ws")
+    wait = WorkflowStepState(step_id="w", status=TaskStatus.INPUT_REQUIRED, wait_task_id="W")
+    await store.create_run(state)
+    await store.upsert_step("run-1", WorkflowStepState(step_id="a"))
+    await store.upsert_step("run-1", wait)
+    await store.commit_step("run-1", WorkflowStepState(step_id="b"))
+    await store.update_context("run-1", {"x": 1})
+    await store.get_run("run-1")
+    await store.get_step("run-1", "a")
+    await store.list_steps("run-1")
+    await store.find_wait("W")
+    await store.complete_wait("W", 1)
+    await store.list_runs()
+    await store.delete_run("run-1")
+    filters = [args[0] for name, args, _ in coll.calls if name != "find"]
+    assert filters, "no commands recorded"
+    for filter_ in filters:
+        assert (filter_["user_id"], filter_["workspace_id"]) == ("alice", "ws"), filter_
+
+
+async def test_a_scoped_list_runs_query_carries_the_tenant() -> None:
+    unscoped, _ = mock_store()
+    seen: list[Any] = []
+    real_find = unscoped.collection.find
+
+    def spy(query: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(dict(query))
+        return real_find(query, *args, **kwargs)
+
+    unscoped.collection.find = spy  # type: ignore[method-assign]
+    await unscoped.scoped("alice").list_runs(agent_id="a")
+    assert seen[0]["user_id"] == "alice" and seen[0]["agent_id"] == "a"
+
+
+async def test_interleaved_completions_of_one_wait_let_exactly_one_win(
+    interleaving_store: MongoWorkflowStore,
+) -> None:
+    await interleaving_store.create_run(new_state())
+    wait = WorkflowStepState(step_id="w", status=TaskStatus.INPUT_REQUIRED, wait_task_id="W")
+    await interleaving_store.upsert_step("run-1", wait)
+    outcomes = await asyncio.gather(
+        *(interleaving_store.complete_wait("W", i) for i in range(20)), return_exceptions=True
+    )
+    from mongo_wfstore import WaitAlreadyCompletedError
+
+    winners = [o for o in outcomes if not isinstance(o, BaseException)]
+    losers = [o for o in outcomes if isinstance(o, WaitAlreadyCompletedError)]
+    assert (len(winners), len(losers)) == (1, 19)
+    run = await interleaving_store.get_run("run-1")
+    assert run is not None and run.context == {"steps": {"w": winners[0][1].result}}
+    assert run.revision == 3
+
+
+async def test_interleaved_commits_of_one_new_step_leave_one_entry(
+    interleaving_store: MongoWorkflowStore,
+) -> None:
+    await interleaving_store.create_run(new_state())
+    await asyncio.gather(
+        *(
+            interleaving_store.commit_step("run-1", WorkflowStepState(step_id="s", result=i))
+            for i in range(30)
+        ),
+        *(
+            interleaving_store.commit_step("run-1", WorkflowStepState(step_id=f"d{i}", result=i))
+            for i in range(30)
+        ),
+    )
+    steps = await interleaving_store.list_steps("run-1")
+    assert sorted(s.step_id for s in steps) == sorted(["s", *(f"d{i}" for i in range(30))])
+    run = await interleaving_store.get_run("run-1")
+    assert run is not None
+    by_id = {s.step_id: s.result for s in steps}
+    assert run.context["steps"] == by_id  # type: ignore[index]
+    assert run.revision == 61
+
+
+async def test_a_document_of_this_version_reads_after_the_version_moves_on(
+    mongo_store: MongoWorkflowStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mongo_wfstore import _encoding
+
+    state = new_state().with_input({"$ref": 1}).with_context({"steps": {}})
+    wait = WorkflowStepState(step_id="w", status=TaskStatus.INPUT_REQUIRED, wait_task_id="W")
+    await mongo_store.create_run(state)
+    await mongo_store.upsert_step("run-1", wait)
+    assert (await mongo_store.collection.find_one({"_id": "run-1"}))["schema_version"] == 1
+
+    upgraded: list[int] = []
+
+    def v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
+        upgraded.append(doc.get("schema_version", 1))
+        return {**doc, "schema_version": 2}
+
+    monkeypatch.setattr(_encoding, "SCHEMA_VERSION", 2)
+    monkeypatch.setitem(_encoding.UPGRADES, 1, v1_to_v2)
+    assert await mongo_store.get_run("run-1") == state
+    assert await mongo_store.list_steps("run-1") == [wait]
+    assert await mongo_store.get_step("run-1", "w") == wait
+    assert await mongo_store.find_wait("W") == ("run-1", wait)
+    assert [r.run_task_id for r in (await mongo_store.list_runs()).items] == ["run-1"]
+    assert len(upgraded) == 5 and set(upgraded) == {1}
+
+
+async def test_a_document_from_a_newer_layout_is_refused_not_misread(
+    mongo_store: MongoWorkflowStore,
+) -> None:
+    from mongo_wfstore import SchemaVersionError
+
+    await mongo_store.create_run(new_state())
+    await mongo_store.collection.update_one({"_id": "run-1"}, {"$set": {"schema_version": 9}})
+    with pytest.raises(SchemaVersionError, match="schema_version 9"):
+        await mongo_store.get_run("run-1")
+    with pytest.raises(SchemaVersionError):
+        await mongo_store.list_steps("run-1")

@@ -17,6 +17,11 @@ from mongo_wfstore import (
 )
 
 PUBLIC = {
+    "WaitNotFoundError",
+    "WaitAlreadyCompletedError",
+    "SchemaVersionError",
+    "RunPage",
+    "RevisionConflictError",
     "AgentRunKind",
     "ApiCallKind",
     "CheckpointKind",
