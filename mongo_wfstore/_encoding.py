@@ -42,7 +42,7 @@ from typing import Any
 import bson
 from bson.raw_bson import RawBSONDocument
 
-from ._exceptions import InvalidInputError, SchemaVersionError
+from ._exceptions import InvalidInputError, SchemaVersionError, WaitAlreadyCompletedError
 from ._models import (
     TaskStatus,
     WorkflowDefinition,
@@ -58,6 +58,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "UnstorableValue",
     "UPGRADES",
+    "COMPLETION_KEY",
+    "closed_wait",
     "commit_payload",
     "completed_step_document",
     "context_paths",
@@ -632,18 +634,43 @@ def decode_step(doc: dict[str, Any]) -> WorkflowStepState:
     )
 
 
+COMPLETION_KEY = "completion_key"
+"""Step field (not part of the model) holding the `idempotency_key` of the
+`complete_wait` call that completed a wait."""
+
+
 def completed_step_document(
-    stored: dict[str, Any], status: TaskStatus, stored_result: Any, error: str | None
+    stored: dict[str, Any],
+    status: TaskStatus,
+    stored_result: Any,
+    error: str | None,
+    idempotency_key: str | None,
 ) -> dict[str, Any]:
     """A stored waiting step as `complete_wait` leaves it."""
-    completed = {key: value for key, value in stored.items() if key not in ("result", "error")}
+    dropped = ("result", "error", COMPLETION_KEY)
+    completed = {key: value for key, value in stored.items() if key not in dropped}
     completed["status"] = status.value
     if stored_result is not None:
         completed["result"] = stored_result
     if error is not None:
         completed["error"] = error
     completed["completed_at"] = utc_now()
+    if idempotency_key is not None:
+        completed[COMPLETION_KEY] = idempotency_key
     return completed
+
+
+def closed_wait(
+    wait_task_id: str, run_task_id: str, stored: dict[str, Any], idempotency_key: str | None
+) -> WorkflowStepState:
+    """For a wait that is no longer open: the stored step if the call with this
+    `idempotency_key` completed it (a retry), else `WaitAlreadyCompletedError`.
+    """
+    step = decode_step(bson.decode(bson.encode(stored)))
+    if idempotency_key is not None and stored.get(COMPLETION_KEY) == idempotency_key:
+        return step
+    status = str(stored.get("status"))
+    raise WaitAlreadyCompletedError(wait_task_id, run_task_id, step.step_id, status, step)
 
 
 def context_sets_for(

@@ -84,10 +84,13 @@ class WaitNotFoundError(WorkflowStoreError, LookupError):
 class WaitAlreadyCompletedError(WorkflowStoreError):
     """The waiting step is no longer `input_required`: someone completed it first.
 
-    `status` is the step's status now. Nothing was written by this call.
+    `status` is the step's status now and `step` the step as stored (a
+    `WorkflowStepState`). Nothing was written by this call.
     """
 
-    def __init__(self, wait_task_id: str, run_task_id: str, step_id: str, status: str) -> None:
+    def __init__(
+        self, wait_task_id: str, run_task_id: str, step_id: str, status: str, step: Any = None
+    ) -> None:
         super().__init__(
             f"wait {wait_task_id!r} (step {step_id!r} of run {run_task_id!r}) "
             f"was already completed: its status is {status!r}; nothing was written"
@@ -96,6 +99,7 @@ class WaitAlreadyCompletedError(WorkflowStoreError):
         self.run_task_id = run_task_id
         self.step_id = step_id
         self.status = status
+        self.step = step
 
 
 class RevisionConflictError(WorkflowStoreError):

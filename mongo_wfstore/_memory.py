@@ -24,6 +24,7 @@ from pydantic import JsonValue
 from ._encoding import (
     SCHEMA_VERSION,
     UnstorableValue,
+    closed_wait,
     commit_payload,
     completed_step_document,
     context_sets_for,
@@ -41,7 +42,6 @@ from ._exceptions import (
     PayloadTooLargeError,
     RevisionConflictError,
     RunNotFoundError,
-    WaitAlreadyCompletedError,
     WaitNotFoundError,
 )
 from ._models import RunPage, TaskStatus, WorkflowExecutionState, WorkflowStepState, utc_now
@@ -299,9 +299,10 @@ class InMemoryWorkflowStore(WorkflowStore):
         *,
         status: TaskStatus = TaskStatus.COMPLETED,
         error: str | None = None,
+        idempotency_key: str | None = None,
     ) -> tuple[str, WorkflowStepState]:
         check_id(wait_task_id, "wait_task_id")
-        status = check_completion(wait_task_id, status, error)
+        status = check_completion(wait_task_id, status, error, idempotency_key)
         stored_result = _encode_result(wait_task_id, result)
         with self._lock:
             found = self._find_wait(wait_task_id)
@@ -310,10 +311,11 @@ class InMemoryWorkflowStore(WorkflowStore):
             run, stored = found
             step_id = stored["step_id"]
             if stored.get("status") != TaskStatus.INPUT_REQUIRED.value:
-                raise WaitAlreadyCompletedError(
-                    wait_task_id, run.run_task_id, step_id, str(stored.get("status"))
-                )
-            completed = completed_step_document(stored, status, stored_result, error)
+                replayed = closed_wait(wait_task_id, run.run_task_id, stored, idempotency_key)
+                return run.run_task_id, replayed
+            completed = completed_step_document(
+                stored, status, stored_result, error, idempotency_key
+            )
             context_sets = {"steps": {escape_key(step_id): stored_result}}
             fields = bson.decode(run.fields or b"")
             _merge_into_context(fields, run.run_task_id, context_sets)

@@ -48,9 +48,11 @@ from ._driver import (
     translate_error,
 )
 from ._encoding import (
+    COMPLETION_KEY,
     OPTIONAL_RUN_FIELDS,
     SCHEMA_VERSION,
     UnstorableValue,
+    closed_wait,
     commit_payload,
     completed_step_document,
     context_paths,
@@ -69,7 +71,6 @@ from ._exceptions import (
     PayloadTooLargeError,
     RevisionConflictError,
     RunNotFoundError,
-    WaitAlreadyCompletedError,
     WaitNotFoundError,
 )
 from ._models import RunPage, TaskStatus, WorkflowExecutionState, WorkflowStepState, utc_now
@@ -418,6 +419,7 @@ class MongoWorkflowStore(WorkflowStore):
         *,
         status: TaskStatus = TaskStatus.COMPLETED,
         error: str | None = None,
+        idempotency_key: str | None = None,
     ) -> tuple[str, WorkflowStepState]:
         """Complete a waiting step once: an indexed lookup, then one atomic write.
 
@@ -428,15 +430,19 @@ class MongoWorkflowStore(WorkflowStore):
         caller does not know.)
         """
         check_id(wait_task_id, "wait_task_id")
-        status = check_completion(wait_task_id, status, error)
+        status = check_completion(wait_task_id, status, error, idempotency_key)
         try:
             stored_result = None if result is None else encode_value(result)
         except UnstorableValue as exc:
             raise exc.to_input_error("result", wait_task_id=wait_task_id) from None
         for _ in range(_MAX_ATTEMPTS):
             run_task_id, waiting = await self._waiting_step(wait_task_id)
+            if waiting.get("status") != TaskStatus.INPUT_REQUIRED.value:
+                return run_task_id, closed_wait(wait_task_id, run_task_id, waiting, idempotency_key)
             step_id = waiting["step_id"]
-            completed = completed_step_document(waiting, status, stored_result, error)
+            completed = completed_step_document(
+                waiting, status, stored_result, error, idempotency_key
+            )
             sets = {"steps": {escape_key(step_id): stored_result}}
             update: dict[str, Any] = {
                 "$set": {
@@ -448,7 +454,11 @@ class MongoWorkflowStore(WorkflowStore):
                 "$inc": {"revision": 1},
             }
             unset = {}
-            for name, value in (("result", stored_result), ("error", error)):
+            for name, value in (
+                ("result", stored_result),
+                ("error", error),
+                (COMPLETION_KEY, idempotency_key),
+            ):
                 if value is None:
                     unset[f"steps.$.{name}"] = ""
                 else:
@@ -512,15 +522,11 @@ class MongoWorkflowStore(WorkflowStore):
         return doc if doc and doc.get("steps") else None
 
     async def _waiting_step(self, wait_task_id: str) -> tuple[str, dict[str, Any]]:
-        """The run and the stored step of a wait that is still open, or raise."""
+        """The run and the stored step of a wait, or `WaitNotFoundError`."""
         doc = await self._find_wait(wait_task_id)
         if doc is None:
             raise WaitNotFoundError(wait_task_id)
         step: dict[str, Any] = doc["steps"][0]
-        if step.get("status") != TaskStatus.INPUT_REQUIRED.value:
-            raise WaitAlreadyCompletedError(
-                wait_task_id, doc["_id"], step["step_id"], str(step.get("status"))
-            )
         return doc["_id"], step
 
     async def _why_not_written(

@@ -68,6 +68,9 @@ class WorkflowStore(abc.ABC):
 
         Raises `InvalidInputError` for a value that cannot be stored and
         `PayloadTooLargeError` when the run would exceed 16 MiB.
+
+        Safe to retry (after `DatabaseUnavailableError`): it writes the same
+        fields again and leaves the steps alone.
         """
 
     @abc.abstractmethod
@@ -92,6 +95,12 @@ class WorkflowStore(abc.ABC):
         `RunNotFoundError` if the run does not exist, and with `expected_revision`
         `RevisionConflictError` if the run's revision is another; in both cases
         nothing is written.
+
+        Safe to retry when nobody else writes this run's context meanwhile: the
+        retry writes the same context. With other writers, a blind retry could put
+        your context back over a newer one: pass `expected_revision` instead. Then
+        a retry that raises `RevisionConflictError` means a write landed, yours or
+        another's: read the run and compare its context with yours.
         """
 
     @abc.abstractmethod
@@ -117,7 +126,11 @@ class WorkflowStore(abc.ABC):
 
     @abc.abstractmethod
     async def delete_run(self, run_task_id: str) -> None:
-        """Delete the run and all its steps. Does nothing if there is no run."""
+        """Delete the run and all its steps. Does nothing if there is no run.
+
+        Safe to retry. (Through a scoped store, which raises `RunNotFoundError`
+        for a run it does not have, the retry of an applied delete raises it.)
+        """
 
     # ── step-level ────────────────────────────────────────────────────────
 
@@ -128,6 +141,10 @@ class WorkflowStore(abc.ABC):
         A replaced step keeps its position; a new one goes last. The run need not
         exist yet: steps written first are kept, and the id is still not a run
         for `get_run` until `create_run`.
+
+        Safe to retry: a retry replaces the step in place or appends it once, so
+        it can neither duplicate the step nor move it. (If another writer replaced
+        the same step in between, the retry puts your version back.)
         """
 
     @abc.abstractmethod
@@ -158,6 +175,11 @@ class WorkflowStore(abc.ABC):
         whose `steps`, if present, is one, and `context_updates` may not set `steps`
         (`InvalidInputError`); with `expected_revision`, `RevisionConflictError`
         if the run moved on. In every error case nothing is written.
+
+        Safe to retry, as `upsert_step`: the step lands once, in its place, and the
+        same context keys are set again. With `expected_revision`, a retry whose
+        first attempt was applied raises `RevisionConflictError`: check the step
+        with `get_step`.
         """
 
     # ── waits ─────────────────────────────────────────────────────────────
@@ -178,6 +200,7 @@ class WorkflowStore(abc.ABC):
         *,
         status: TaskStatus = TaskStatus.COMPLETED,
         error: str | None = None,
+        idempotency_key: str | None = None,
     ) -> tuple[str, WorkflowStepState]:
         """Complete a waiting step, atomically, once.
 
@@ -185,8 +208,16 @@ class WorkflowStore(abc.ABC):
         `status`, `result`, `error` and `completed_at`, and `context.steps.<step_id>`
         as `commit_step` does, in one write. Returns `(run_task_id, step)` as
         written. Raises `WaitNotFoundError` if no run has this wait, and
-        `WaitAlreadyCompletedError` if it was completed already (of many concurrent
-        completions exactly one succeeds). `status` may not be `input_required`.
+        `WaitAlreadyCompletedError` (with the stored `step`) if it was completed
+        already: of many concurrent completions exactly one succeeds. `status` may
+        not be `input_required`.
+
+        Retrying: pass an `idempotency_key` (say, the id of the request being
+        answered). It is stored with the completion, and a later call with the same
+        key on the completed wait returns the stored step instead of raising, so a
+        caller that saw `DatabaseUnavailableError` can simply call again. Without a
+        key, a retry whose first attempt was applied raises
+        `WaitAlreadyCompletedError`; compare its `step` with what you sent.
         """
 
     # ── tenancy ───────────────────────────────────────────────────────────
@@ -301,8 +332,12 @@ def check_context_updates(run_task_id: str, updates: object) -> dict[str, Any]:
     return dict(updates)
 
 
-def check_completion(wait_task_id: str, status: object, error: object) -> TaskStatus:
-    """Return the status a wait is completed with, if it is usable."""
+def check_completion(
+    wait_task_id: str, status: object, error: object, idempotency_key: object
+) -> TaskStatus:
+    """Return the status a wait is completed with, if it and the rest are usable."""
+    if idempotency_key is not None:
+        check_id(idempotency_key, "idempotency_key")
     try:
         status = TaskStatus(status)
     except ValueError:

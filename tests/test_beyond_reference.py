@@ -512,3 +512,36 @@ async def test_a_workspace_scope_is_narrower_than_its_user(store: WorkflowStore)
         ws1.scoped("u1", "ws2")
     with pytest.raises(InvalidInputError, match="user_id"):
         store.scoped({"$ne": None})  # type: ignore[arg-type]
+
+
+async def test_a_completion_retried_with_its_idempotency_key_replays(store: WorkflowStore) -> None:
+    await store.create_run(new_state())
+    await store.upsert_step("run-1", waiting())
+    run, step = await store.complete_wait("wait-1", {"ok": 1}, idempotency_key="req-7")
+    revision = (await store.get_run("run-1")).revision  # type: ignore[union-attr]
+    assert await store.complete_wait("wait-1", {"ok": 1}, idempotency_key="req-7") == (run, step)
+    assert (await store.get_run("run-1")).revision == revision  # type: ignore[union-attr]
+    for other in ("req-8", None):
+        with pytest.raises(WaitAlreadyCompletedError) as info:
+            await store.complete_wait("wait-1", {"ok": 1}, idempotency_key=other)
+        assert info.value.step == step
+    assert await store.get_step("run-1", "ask") == step
+
+
+async def test_concurrent_completions_with_distinct_keys_let_one_win(store: WorkflowStore) -> None:
+    await store.create_run(new_state())
+    await store.upsert_step("run-1", waiting())
+    outcomes = await asyncio.gather(
+        *(store.complete_wait("wait-1", i, idempotency_key=f"k{i}") for i in range(20)),
+        return_exceptions=True,
+    )
+    assert sum(not isinstance(o, BaseException) for o in outcomes) == 1
+
+
+@pytest.mark.parametrize("key", ["", {"$ne": None}, 5])
+async def test_a_bad_idempotency_key_is_refused(store: WorkflowStore, key: Any) -> None:
+    await store.create_run(new_state())
+    await store.upsert_step("run-1", waiting())
+    with pytest.raises(InvalidInputError, match="idempotency_key"):
+        await store.complete_wait("wait-1", 1, idempotency_key=key)
+    assert await store.get_step("run-1", "ask") == waiting()

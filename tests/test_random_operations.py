@@ -76,8 +76,20 @@ operations = st.lists(
             st.tuples(st.just("find_wait"), wait_ids),
             st.tuples(st.just("park"), run_ids, step_ids, wait_ids),
             st.tuples(st.just("park"), run_ids, step_ids, wait_ids),
-            st.tuples(st.just("complete_wait"), wait_ids, json_values, st.booleans()),
-            st.tuples(st.just("complete_wait"), wait_ids, json_values, st.booleans()),
+            st.tuples(
+                st.just("complete_wait"),
+                wait_ids,
+                json_values,
+                st.booleans(),
+                st.sampled_from([None, "key-1"]),
+            ),
+            st.tuples(
+                st.just("complete_wait"),
+                wait_ids,
+                json_values,
+                st.booleans(),
+                st.sampled_from([None, "key-1"]),
+            ),
             st.tuples(
                 st.just("list_runs"),
                 st.none() | st.sampled_from(USERS),
@@ -117,9 +129,12 @@ async def apply(store: WorkflowStore, name: str, args: tuple[Any, ...]) -> Any:
             run, step, context_updates=context_updates, expected_revision=revision
         )
     if name == "complete_wait":
-        wait, result, failed = args
+        wait, result, failed, key = args
         status = TaskStatus.FAILED if failed else TaskStatus.COMPLETED
-        return await store.complete_wait(wait, result, status=status, error="e" if failed else None)
+        error = "e" if failed else None
+        return await store.complete_wait(
+            wait, result, status=status, error=error, idempotency_key=key
+        )
     if name == "park":
         run, step_id, wait = args
         step = WorkflowStepState(
