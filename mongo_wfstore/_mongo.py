@@ -31,14 +31,19 @@ missing, revision moved, context not an object, wait completed.
 
 from __future__ import annotations
 
+import enum
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
 from typing import Any
 
 import bson
 from pydantic import JsonValue
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from ._blobs import BlobStore, GridFSBlobStore, NothingWritten, grace_cutoff, nothing_written
 from ._driver import (
     DRIVER_ERRORS,
     AsyncCollectionLike,
@@ -49,6 +54,7 @@ from ._driver import (
 )
 from ._encoding import (
     COMPLETION_KEY,
+    JSON_MARKER,
     OPTIONAL_RUN_FIELDS,
     SCHEMA_VERSION,
     UnstorableValue,
@@ -74,6 +80,17 @@ from ._exceptions import (
     WaitNotFoundError,
 )
 from ._models import RunPage, TaskStatus, WorkflowExecutionState, WorkflowStepState, utc_now
+from ._offload import (
+    BLOB_MARKER,
+    DEFAULT_OFFLOAD_THRESHOLD,
+    Offloader,
+    WritePlan,
+    context_key_path,
+    context_step_path,
+    registry_ids,
+    resolve_blobs,
+    results_path,
+)
 from ._store import (
     Tenant,
     WorkflowStore,
@@ -81,6 +98,7 @@ from ._store import (
     check_context_updates,
     check_id,
     check_list_filters,
+    check_offload_threshold,
     check_page_size,
     check_revision,
     check_state,
@@ -100,9 +118,32 @@ _OBJECT = {"$type": "object", "$not": {"$type": "array"}}
 CONTEXT_MERGEABLE: dict[str, Any] = {
     "context": _OBJECT,
     "$or": [{"context.steps": {"$exists": False}}, {"context.steps": _OBJECT}],
+    **{
+        f"{field}.{marker}": {"$exists": False}
+        for field in ("context", "context.steps")
+        for marker in (JSON_MARKER, BLOB_MARKER)
+    },
 }
-"""Filter part: `context` is an object and `context.steps` is absent or one, so
-that `$set` of `context.steps.<id>` can neither fail nor write into an array.
+"""Filter part: `context` is an object and `context.steps` is absent or one —
+not an array, and not a stored stand-in (`%json`, `%blob`) for another value —
+so that `$set` of `context.steps.<id>` can neither fail nor write into them.
+"""
+
+
+class _Outcome(enum.Enum):
+    """What `_write` says when it has no registry to return."""
+
+    MISSED = "nothing matched the filter"
+    DUPLICATE = "an upsert lost a duplicate-key race"
+
+
+_REGISTRY = {"_id": 0, "schema_version": 1, "revision": 1, "blobs": 1}
+"""Projection returned by every write: the blob registry as it was before.
+
+Leaving `_id` out and `schema_version`/`revision` (always present) in matters
+for mongomock, whose findAndModify re-filters by `_id` when the projection has
+it (losing the array match `steps.$` needs) and treats an empty projection as no
+match. A server gives the same answer either way.
 """
 
 _SIZE_QUERY_ERRORS: tuple[type[BaseException], ...] = (
@@ -139,9 +180,19 @@ class MongoWorkflowStore(WorkflowStore):
     >>> await store.create_run(state)
     """
 
-    def __init__(self, collection: AsyncCollectionLike) -> None:
+    def __init__(
+        self,
+        collection: AsyncCollectionLike,
+        *,
+        offload_threshold: int | None = DEFAULT_OFFLOAD_THRESHOLD,
+    ) -> None:
+        """`offload_threshold`: values whose BSON is larger go to GridFS (default
+        1 MiB); None never offloads (values past 16 MiB then raise
+        `PayloadTooLargeError`).
+        """
         self._collection = collection
         self._copy_results = not returns_fresh_documents(collection)
+        self._offloader = Offloader(check_offload_threshold(offload_threshold))
         self._tenant: Tenant | None = None
         self._tenant_fields: dict[str, str] = {}
 
@@ -150,14 +201,26 @@ class MongoWorkflowStore(WorkflowStore):
         """The collection the runs are stored in."""
         return self._collection
 
+    @property
+    def offload_threshold(self) -> int | None:
+        """Values whose BSON is larger than this go to GridFS; None: never."""
+        return self._offloader.threshold
+
+    @functools.cached_property
+    def blobs(self) -> BlobStore:
+        """Where offloaded values live: the GridFS bucket `<collection>.blobs`."""
+        return GridFSBlobStore(self._collection.database, f"{self._collection.name}.blobs")
+
     def scoped(self, user_id: str, workspace_id: str | None = None) -> MongoWorkflowStore:
         tenant = (
             Tenant.checked(user_id, workspace_id)
             if self._tenant is None
             else self._tenant.narrowed(user_id, workspace_id)
         )
-        view = MongoWorkflowStore(self._collection)
+        view = MongoWorkflowStore(self._collection, offload_threshold=self.offload_threshold)
         view._tenant, view._tenant_fields = tenant, tenant.fields()
+        if "blobs" in self.__dict__:
+            view.__dict__["blobs"] = self.__dict__["blobs"]
         return view
 
     # ── run-level ─────────────────────────────────────────────────────────
@@ -165,14 +228,16 @@ class MongoWorkflowStore(WorkflowStore):
     async def create_run(self, state: WorkflowExecutionState) -> None:
         """Create the run, or overwrite its run-level fields; steps are kept.
 
-        One upsert. Retrying after a network error is safe: it writes the same
-        fields again.
+        One upsert (plus GridFS uploads for values past the offload threshold).
         """
         check_state(state)
         if self._tenant is not None:
             self._tenant.check_state(state)
         run_task_id = state.run_task_id
         fields = run_fields(state)
+        plan = WritePlan(run_task_id)
+        fields["input"] = self._offloader.slot(plan, "blobs.input", fields["input"])
+        fields["context"] = self._offloader.context(plan, fields["context"])
         update: dict[str, Any] = {
             "$set": {"schema_version": SCHEMA_VERSION, **fields},
             "$setOnInsert": {"steps": []},
@@ -181,18 +246,23 @@ class MongoWorkflowStore(WorkflowStore):
         unset = {name: "" for name in OPTIONAL_RUN_FIELDS if name not in fields}
         if unset:
             update["$unset"] = unset
-        for _ in range(_MAX_ATTEMPTS):
-            written = await self._update(
-                self._match(run_task_id),
-                update,
-                upsert=True,
-                run_task_id=run_task_id,
-                payload=fields,
-            )
-            if written is not None:
-                return
-            await self._refuse_foreign(run_task_id)
-        raise ContentionError(run_task_id, None, _MAX_ATTEMPTS)
+        update = plan.update(update)
+
+        async def write() -> dict[str, Any]:
+            for _ in range(_MAX_ATTEMPTS):
+                outcome = await self._write(
+                    self._match(run_task_id),
+                    update,
+                    upsert=True,
+                    run_task_id=run_task_id,
+                    payload=fields,
+                )
+                if outcome is not _Outcome.DUPLICATE:
+                    return self._registry(outcome)
+                await self._refuse_foreign(run_task_id)
+            raise ContentionError(run_task_id, None, _MAX_ATTEMPTS)
+
+        await self._with_blobs(plan, write)
 
     async def get_run(self, run_task_id: str) -> WorkflowExecutionState | None:
         """Load the run-level state; the steps array stays on the server."""
@@ -202,7 +272,10 @@ class MongoWorkflowStore(WorkflowStore):
             {"steps": 0},
             f"reading run {run_task_id!r}",
         )
-        return None if doc is None else decode_run(run_task_id, doc)
+        if doc is None:
+            return None
+        await self._resolve([doc])
+        return decode_run(run_task_id, doc)
 
     async def update_context(
         self,
@@ -218,28 +291,43 @@ class MongoWorkflowStore(WorkflowStore):
             stored = encode_value(context)
         except UnstorableValue as exc:
             raise exc.to_input_error("context", run_task_id=run_task_id) from None
-        result = await self._update(
-            self._run_match(run_task_id, expected_revision),
-            {"$set": {"context": stored, "updated_at": utc_now()}, "$inc": {"revision": 1}},
-            run_task_id=run_task_id,
-            payload={"context": stored},
+        plan = WritePlan(run_task_id)
+        stored = self._offloader.context(plan, stored)
+        update = plan.update(
+            {"$set": {"context": stored, "updated_at": utc_now()}, "$inc": {"revision": 1}}
         )
-        if result.matched_count == 0:
-            raise await self._why_not_written(run_task_id, expected_revision)
+
+        async def write() -> dict[str, Any]:
+            outcome = await self._write(
+                self._run_match(run_task_id, expected_revision),
+                update,
+                run_task_id=run_task_id,
+                payload={"context": stored},
+            )
+            if outcome is _Outcome.MISSED:
+                raise await self._why_not_written(run_task_id, expected_revision)
+            return self._registry(outcome)
+
+        await self._with_blobs(plan, write)
 
     async def delete_run(self, run_task_id: str) -> None:
-        """Delete the run document with its steps; one command.
+        """Delete the run document with its steps and blobs; one command for the run.
 
         Silent if there is no run, except through a scoped store, where a run
         the tenant does not have raises `RunNotFoundError`.
         """
         check_id(run_task_id, "run_task_id")
-        result = await self._call(
-            lambda: self._collection.delete_one(self._match(run_task_id)),
+        deleted = await self._call(
+            lambda: self._collection.find_one_and_delete(
+                self._match(run_task_id), projection=_REGISTRY
+            ),
             f"deleting run {run_task_id!r}",
         )
-        if self._tenant is not None and result.deleted_count == 0:
-            raise RunNotFoundError(run_task_id)
+        if deleted is None:
+            if self._tenant is not None:
+                raise RunNotFoundError(run_task_id)
+            return
+        await self.blobs.delete_quietly(registry_ids(deleted.get("blobs")))
 
     async def list_runs(
         self,
@@ -275,7 +363,8 @@ class MongoWorkflowStore(WorkflowStore):
             docs: list[Any] = await found.to_list(None)
             return docs
 
-        docs = [self._own(doc) for doc in await self._call(fetch, "listing runs")]
+        docs = [self._own(doc) for doc in await self._call(fetch, "listing runs")][: limit + 1]
+        await self._resolve(docs[:limit])
         items = [decode_run(doc["_id"], doc) for doc in docs[:limit]]
         more = len(docs) > limit
         next_cursor = encode_cursor(items[-1].created_at, items[-1].run_task_id) if more else None
@@ -296,36 +385,51 @@ class MongoWorkflowStore(WorkflowStore):
         check_step(run_task_id, step)
         step_id = step.step_id
         doc = step_document(run_task_id, step)
+        plan = WritePlan(run_task_id)
+        self._offload_result(plan, doc, [results_path(step_id)])
         match = self._match(run_task_id)
-        for attempt in range(_MAX_ATTEMPTS):
-            replaced = await self._update(
-                {**match, "steps.step_id": step_id},
-                {"$set": {"steps.$": doc}, "$inc": {"revision": 1}},
-                run_task_id=run_task_id,
-                step_id=step_id,
-                payload=doc,
-            )
-            if replaced.matched_count:
-                return
-            appended = await self._update(
-                {**match, "steps.step_id": {"$ne": step_id}},
-                {
-                    "$push": {"steps": doc},
-                    "$inc": {"revision": 1},
-                    "$setOnInsert": {"schema_version": SCHEMA_VERSION, "updated_at": utc_now()},
-                },
-                upsert=True,
-                run_task_id=run_task_id,
-                step_id=step_id,
-                payload=doc,
-            )
-            if appended is not None:
-                return
-            await self._refuse_foreign(run_task_id)
-            logger.debug(
-                "upsert_step %r/%r lost a race (attempt %d)", run_task_id, step_id, attempt + 1
-            )
-        raise ContentionError(run_task_id, step_id, _MAX_ATTEMPTS)
+        now = utc_now()
+        # "steps.$" last: mongomock drops $set paths that follow it.
+        replace = plan.update(
+            {"$set": {"updated_at": now, "steps.$": doc}, "$inc": {"revision": 1}}
+        )
+        append = plan.update(
+            {
+                "$set": {"updated_at": now},
+                "$push": {"steps": doc},
+                "$inc": {"revision": 1},
+                "$setOnInsert": {"schema_version": SCHEMA_VERSION},
+            }
+        )
+
+        async def write() -> dict[str, Any]:
+            for attempt in range(_MAX_ATTEMPTS):
+                outcome = await self._write(
+                    {**match, "steps.step_id": step_id},
+                    replace,
+                    run_task_id=run_task_id,
+                    step_id=step_id,
+                    payload=doc,
+                )
+                if outcome is not _Outcome.MISSED:
+                    return self._registry(outcome)
+                outcome = await self._write(
+                    {**match, "steps.step_id": {"$ne": step_id}},
+                    append,
+                    upsert=True,
+                    run_task_id=run_task_id,
+                    step_id=step_id,
+                    payload=doc,
+                )
+                if outcome is not _Outcome.DUPLICATE:
+                    return self._registry(outcome)
+                await self._refuse_foreign(run_task_id)
+                logger.debug(
+                    "upsert_step %r/%r lost a race (attempt %d)", run_task_id, step_id, attempt + 1
+                )
+            raise ContentionError(run_task_id, step_id, _MAX_ATTEMPTS)
+
+        await self._with_blobs(plan, write)
 
     async def get_step(self, run_task_id: str, step_id: str) -> WorkflowStepState | None:
         """Load one step; only that step is transferred."""
@@ -336,6 +440,8 @@ class MongoWorkflowStore(WorkflowStore):
             {"_id": 0, "schema_version": 1, "steps": {"$elemMatch": {"step_id": step_id}}},
             f"reading step {step_id!r} of run {run_task_id!r}",
         )
+        if doc is not None:
+            await self._resolve([doc])
         steps = decode_steps(run_task_id, doc)
         return steps[0] if steps else None
 
@@ -347,6 +453,8 @@ class MongoWorkflowStore(WorkflowStore):
             {"_id": 0, "schema_version": 1, "steps": 1},
             f"listing steps of run {run_task_id!r}",
         )
+        if doc is not None:
+            await self._resolve([doc])
         return decode_steps(run_task_id, doc)
 
     async def commit_step(
@@ -372,35 +480,47 @@ class MongoWorkflowStore(WorkflowStore):
         doc = step_document(run_task_id, step)
         sets = context_sets_for(run_task_id, step_id, doc.get("result"), updates)
         payload = commit_payload(doc, sets)
+        plan = WritePlan(run_task_id)
+        stored_key = escape_key(step_id)
+        sets["steps"][stored_key] = self._offload_result(
+            plan, doc, [results_path(step_id), context_step_path(step_id)]
+        )
+        for key in list(sets):
+            if key != "steps":
+                sets[key] = self._offloader.slot(plan, context_key_path(key), sets[key])
         match = {**self._run_match(run_task_id, expected_revision), **CONTEXT_MERGEABLE}
-        for attempt in range(_MAX_ATTEMPTS):
-            paths = {**context_paths(sets), "updated_at": utc_now()}
-            replaced = await self._update(
-                {**match, "steps.step_id": step_id},
-                # "steps.$" last: mongomock drops $set paths that follow it.
-                {"$set": {**paths, "steps.$": doc}, "$inc": {"revision": 1}},
-                run_task_id=run_task_id,
-                step_id=step_id,
-                payload=payload,
-            )
-            if replaced.matched_count:
-                return
-            appended = await self._update(
-                {**match, "steps.step_id": {"$ne": step_id}},
-                {"$set": paths, "$push": {"steps": doc}, "$inc": {"revision": 1}},
-                run_task_id=run_task_id,
-                step_id=step_id,
-                payload=payload,
-            )
-            if appended.matched_count:
-                return
-            error = await self._why_not_written(run_task_id, expected_revision, merge=True)
-            if not isinstance(error, _Raced):
-                raise error
-            logger.debug(
-                "commit_step %r/%r lost a race (attempt %d)", run_task_id, step_id, attempt + 1
-            )
-        raise ContentionError(run_task_id, step_id, _MAX_ATTEMPTS)
+
+        async def write() -> dict[str, Any]:
+            for attempt in range(_MAX_ATTEMPTS):
+                paths = {**context_paths(sets), "updated_at": utc_now()}
+                outcome = await self._write(
+                    {**match, "steps.step_id": step_id},
+                    # "steps.$" last: mongomock drops $set paths that follow it.
+                    plan.update({"$set": {**paths, "steps.$": doc}, "$inc": {"revision": 1}}),
+                    run_task_id=run_task_id,
+                    step_id=step_id,
+                    payload=payload,
+                )
+                if outcome is not _Outcome.MISSED:
+                    return self._registry(outcome)
+                outcome = await self._write(
+                    {**match, "steps.step_id": {"$ne": step_id}},
+                    plan.update({"$set": paths, "$push": {"steps": doc}, "$inc": {"revision": 1}}),
+                    run_task_id=run_task_id,
+                    step_id=step_id,
+                    payload=payload,
+                )
+                if outcome is not _Outcome.MISSED:
+                    return self._registry(outcome)
+                error = await self._why_not_written(run_task_id, expected_revision, merge=True)
+                if not isinstance(error, _Raced):
+                    raise error
+                logger.debug(
+                    "commit_step %r/%r lost a race (attempt %d)", run_task_id, step_id, attempt + 1
+                )
+            raise ContentionError(run_task_id, step_id, _MAX_ATTEMPTS)
+
+        await self._with_blobs(plan, write)
 
     # ── waits ─────────────────────────────────────────────────────────────
 
@@ -410,6 +530,7 @@ class MongoWorkflowStore(WorkflowStore):
         doc = await self._find_wait(wait_task_id)
         if doc is None:
             return None
+        await self._resolve([doc])
         return doc["_id"], decode_steps(doc["_id"], doc)[0]
 
     async def complete_wait(
@@ -443,7 +564,11 @@ class MongoWorkflowStore(WorkflowStore):
             completed = completed_step_document(
                 waiting, status, stored_result, error, idempotency_key
             )
-            sets = {"steps": {escape_key(step_id): stored_result}}
+            plan = WritePlan(run_task_id)
+            stored = self._offload_result(
+                plan, completed, [results_path(step_id), context_step_path(step_id)]
+            )
+            sets = {"steps": {escape_key(step_id): stored}}
             update: dict[str, Any] = {
                 "$set": {
                     **context_paths(sets),
@@ -454,47 +579,76 @@ class MongoWorkflowStore(WorkflowStore):
                 "$inc": {"revision": 1},
             }
             unset = {}
-            for name, value in (
-                ("result", stored_result),
-                ("error", error),
-                (COMPLETION_KEY, idempotency_key),
-            ):
-                if value is None:
-                    unset[f"steps.$.{name}"] = ""
+            for name in ("result", "error", COMPLETION_KEY):
+                if name in completed:
+                    update["$set"][f"steps.$.{name}"] = completed[name]
                 else:
-                    update["$set"][f"steps.$.{name}"] = value
-            if unset:
-                update["$unset"] = unset
-            written = await self._update(
-                {
-                    **self._match(run_task_id),
-                    **RUN_EXISTS,
-                    **CONTEXT_MERGEABLE,
-                    "steps": {
-                        "$elemMatch": {
-                            "step_id": step_id,
-                            "wait_task_id": wait_task_id,
-                            "status": TaskStatus.INPUT_REQUIRED.value,
-                        }
-                    },
+                    unset[f"steps.$.{name}"] = ""
+            update["$unset"] = unset
+            cas = {
+                **self._match(run_task_id),
+                **RUN_EXISTS,
+                **CONTEXT_MERGEABLE,
+                "steps": {
+                    "$elemMatch": {
+                        "step_id": step_id,
+                        "wait_task_id": wait_task_id,
+                        "status": TaskStatus.INPUT_REQUIRED.value,
+                    }
                 },
-                update,
+            }
+
+            write = functools.partial(
+                self._write_or_race,
+                cas,
+                plan.update(update),
                 run_task_id=run_task_id,
                 step_id=step_id,
                 payload=commit_payload(completed, sets),
             )
-            if written.matched_count:
-                return run_task_id, decode_step(bson.decode(bson.encode(completed)))
-            merge_ok = await self._find_one(
-                {**self._match(run_task_id), **CONTEXT_MERGEABLE},
-                {"_id": 1},
-                f"checking the context of run {run_task_id!r}",
-            )
-            if merge_ok is None and await self._find_one(
-                self._match(run_task_id), {"_id": 1}, f"reading run {run_task_id!r}"
-            ):
-                raise _context_shape_error(run_task_id)
-        raise ContentionError(run_task_id, None, _MAX_ATTEMPTS)
+            try:
+                await self._with_blobs(plan, write)
+            except _Raced:
+                if not await self._context_mergeable(run_task_id):
+                    raise _context_shape_error(run_task_id) from None
+                continue
+            if stored_result is not None:
+                completed["result"] = stored_result
+            return run_task_id, decode_step(bson.decode(bson.encode(completed)))
+        raise ContentionError(wait_task_id, None, _MAX_ATTEMPTS)
+
+    async def sweep_blobs(self, *, grace: timedelta = timedelta(hours=1)) -> int:
+        """Delete blobs no run references any more; returns how many.
+
+        Removes what a crash left behind (an upload whose write never landed, a
+        replaced blob not yet deleted) and the blobs of runs deleted without the
+        store (a TTL index, `delete_many`). Blobs younger than `grace` are kept:
+        they may belong to a write in flight. Run it periodically when a TTL
+        index expires runs (`mongo-wfstore gc`).
+        """
+        cutoff = grace_cutoff(grace)
+        candidates = await self.blobs.candidates(cutoff)
+        doomed: list[Any] = []
+        runs = list(candidates)
+        for start in range(0, len(runs), 500):
+            batch = runs[start : start + 500]
+            rows = await self._find_all({"_id": {"$in": batch}}, _REGISTRY)
+            referenced = set().union(*(registry_ids(row.get("blobs")) for row in rows))
+            doomed += [
+                blob_id
+                for run_task_id in batch
+                for blob_id in candidates[run_task_id]
+                if blob_id not in referenced
+            ]
+        if isinstance(self.blobs, GridFSBlobStore):
+            doomed += [
+                blob_id
+                for blob_id in await self.blobs.orphaned_chunks()
+                if blob_id.generation_time <= cutoff
+            ]
+        if doomed:
+            await self.blobs.delete(doomed)
+        return len(set(doomed))
 
     # ── helpers ───────────────────────────────────────────────────────────
 
@@ -539,14 +693,8 @@ class MongoWorkflowStore(WorkflowStore):
         revision = int(doc.get("revision", 0))
         if expected_revision is not None and revision != expected_revision:
             return RevisionConflictError(run_task_id, expected=expected_revision, actual=revision)
-        if merge:
-            mergeable = await self._find_one(
-                {"_id": run_task_id, **CONTEXT_MERGEABLE},
-                {"_id": 1},
-                f"checking the context of run {run_task_id!r}",
-            )
-            if mergeable is None:
-                return _context_shape_error(run_task_id)
+        if merge and not await self._context_mergeable(run_task_id):
+            return _context_shape_error(run_task_id)
         return _Raced()
 
     async def _refuse_foreign(self, run_task_id: str) -> None:
@@ -568,6 +716,16 @@ class MongoWorkflowStore(WorkflowStore):
         doc = await self._call(lambda: self._collection.find_one(filter, projection), doing)
         return None if doc is None else self._own(doc)
 
+    async def _find_all(self, filter: dict[str, Any], projection: dict[str, Any]) -> list[Any]:
+        """Every document matching `filter`, projected."""
+
+        async def fetch() -> list[Any]:
+            rows: list[Any] = await self._collection.find(filter, projection).to_list(None)
+            return rows
+
+        rows: list[Any] = await self._call(fetch, "reading runs")
+        return rows
+
     def _own(self, doc: Any) -> Any:
         """`doc`, copied as a server would send it if the driver may share it."""
         return bson.decode(bson.encode(doc)) if self._copy_results else doc
@@ -579,7 +737,7 @@ class MongoWorkflowStore(WorkflowStore):
         except DRIVER_ERRORS as exc:
             raise translate_error(exc, doing) from exc
 
-    async def _update(
+    async def _write(
         self,
         filter: dict[str, Any],
         update: dict[str, Any],
@@ -588,17 +746,25 @@ class MongoWorkflowStore(WorkflowStore):
         step_id: str | None = None,
         payload: dict[str, Any],
         upsert: bool = False,
-    ) -> Any:
-        """One `update_one`; None if an upsert lost a duplicate-key race.
+    ) -> dict[str, Any] | _Outcome:
+        """One `find_one_and_update`, returning the blob registry as it was before.
 
-        A write refused for size becomes `PayloadTooLargeError`, naming the size
-        of `payload` (the value written) and of the stored run.
+        `_Outcome.MISSED` if nothing matched, `_Outcome.DUPLICATE` if an upsert
+        lost a duplicate-key race. A write refused for size becomes
+        `PayloadTooLargeError`, naming the size of `payload` (the value written)
+        and of the stored run.
         """
         try:
-            return await self._collection.update_one(filter, update, upsert=upsert)
+            before = await self._collection.find_one_and_update(
+                filter,
+                update,
+                projection=_REGISTRY,
+                upsert=upsert,
+                return_document=ReturnDocument.BEFORE,
+            )
         except DRIVER_ERRORS as exc:
             if upsert and isinstance(exc, DuplicateKeyError):
-                return None
+                return _Outcome.DUPLICATE
             if is_too_large(exc):
                 raise PayloadTooLargeError(
                     run_task_id,
@@ -608,6 +774,66 @@ class MongoWorkflowStore(WorkflowStore):
                 ) from exc
             what = f"step {step_id!r} of run {run_task_id!r}" if step_id else f"run {run_task_id!r}"
             raise translate_error(exc, f"writing {what}") from exc
+        if before is None:
+            return {} if upsert else _Outcome.MISSED  # an upsert that inserted
+        return dict(before)
+
+    async def _write_or_race(
+        self, filter: dict[str, Any], update: dict[str, Any], **kwargs: Any
+    ) -> dict[str, Any]:
+        """`_write` that raises `_Raced` when nothing matched."""
+        outcome = await self._write(filter, update, **kwargs)
+        if outcome is _Outcome.MISSED:
+            raise _Raced()
+        return self._registry(outcome)
+
+    @staticmethod
+    def _registry(outcome: dict[str, Any] | _Outcome) -> dict[str, Any]:
+        """The blob registry from a successful `_write`."""
+        assert not isinstance(outcome, _Outcome), outcome
+        registry: dict[str, Any] = outcome.get("blobs") or {}
+        return registry
+
+    async def _with_blobs(
+        self, plan: WritePlan, write: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> None:
+        """Upload the plan's blobs, run the write, then delete what it replaced;
+        if the write fails, delete what was uploaded instead.
+        """
+        if plan.blobs:
+            await self.blobs.put(plan.blobs)
+        try:
+            before = await write()
+        except BaseException as exc:
+            if plan.blobs and nothing_written(exc):
+                await self.blobs.delete_quietly(plan.new_ids())
+            # Otherwise the write may have landed and may reference the blobs:
+            # they stay, and the sweep deletes them if nothing does.
+            raise
+        replaced = plan.replaced(before)
+        if replaced:
+            await self.blobs.delete_quietly(replaced)
+
+    def _offload_result(self, plan: WritePlan, doc: dict[str, Any], paths: list[str]) -> Any:
+        """Offload a stored step's `result` if large (registered at `paths`)."""
+        if "result" not in doc:
+            plan.unsets.extend(paths)
+            return None
+        doc["result"] = self._offloader.shared_slot(plan, paths, doc["result"])
+        return doc["result"]
+
+    async def _resolve(self, docs: list[dict[str, Any]]) -> None:
+        """Replace blob references in stored documents by their values."""
+        await resolve_blobs(docs, self.blobs)
+
+    async def _context_mergeable(self, run_task_id: str) -> bool:
+        """False if the run exists and its context cannot take `context.steps.<id>`."""
+        match = self._match(run_task_id)
+        mergeable = await self._find_one(
+            {**match, **CONTEXT_MERGEABLE}, {"_id": 1}, f"checking run {run_task_id!r}"
+        )
+        exists = await self._find_one(match, {"_id": 1}, f"reading run {run_task_id!r}")
+        return mergeable is not None or exists is None
 
     async def _stored_size(self, run_task_id: str) -> int | None:
         """The BSON size of the stored run, for an error message; None if unknown."""
@@ -629,5 +855,5 @@ class MongoWorkflowStore(WorkflowStore):
         return None if doc is None else len(bson.encode(doc))
 
 
-class _Raced(Exception):  # noqa: N818 - a verdict, never raised
-    """The write matched nothing because a concurrent write changed the run; retry."""
+class _Raced(NothingWritten):
+    """The write matched nothing because a concurrent write changed the run: retry."""

@@ -35,6 +35,7 @@ __all__ = [
     "check_context_updates",
     "check_id",
     "check_list_filters",
+    "check_offload_threshold",
     "check_page_size",
     "check_revision",
     "check_state",
@@ -353,6 +354,15 @@ def check_completion(
             f"error for wait {wait_task_id!r} must be a string or None, not {type(error).__name__}"
         )
     return status
+
+
+def check_offload_threshold(threshold: object) -> int | None:
+    """Return `threshold` if it is None or an int of at least 1 KiB."""
+    if threshold is not None and (type(threshold) is not int or threshold < 1024):
+        raise InvalidInputError(
+            f"offload_threshold must be None or an int of at least 1024, got {threshold!r}"
+        )
+    return threshold
 
 
 def check_page_size(limit: object) -> int:

@@ -111,6 +111,14 @@ class ServerRulesCollection(_Proxy):
         await self._enforce(key, before, after)
         return result
 
+    async def find_one_and_update(self, filter: Any, update: Any, *args: Any, **kw: Any) -> Any:
+        key = filter["_id"]
+        before = await self._inner.find_one({"_id": key})
+        result = await self._inner.find_one_and_update(filter, update, *args, **kw)
+        after = await self._inner.find_one({"_id": key})
+        await self._enforce(key, before, after)
+        return result
+
     async def insert_one(self, doc: Any, **kw: Any) -> Any:
         problems = storage_violations(doc)
         if problems:
@@ -137,7 +145,18 @@ def _code(problems: list[str]) -> int:
 class CountingCollection(_Proxy):
     """Records `(command, args)` for each command sent through it."""
 
-    COMMANDS = ("find_one", "update_one", "delete_one", "delete_many", "insert_one", "replace_one")
+    COMMANDS = (
+        "find_one",
+        "update_one",
+        "delete_one",
+        "delete_many",
+        "insert_one",
+        "insert_many",
+        "replace_one",
+        "find_one_and_update",
+        "find_one_and_delete",
+        "distinct",
+    )
 
     def __init__(self, inner: Any) -> None:
         super().__init__(inner)

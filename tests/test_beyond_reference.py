@@ -147,13 +147,19 @@ async def test_context_updates_may_not_set_steps(store: WorkflowStore) -> None:
 async def test_commit_step_past_16_mib_leaves_step_and_context_as_they_were(
     store: WorkflowStore,
 ) -> None:
+    inline = "x" * ((1 << 20) - 200)  # below the offload threshold: stays in the document
     await store.create_run(new_state())
-    await store.commit_step("run-1", WorkflowStepState(step_id="a", result="x" * (6 << 20)))
+    for i in range(7):  # each commit stores the result twice: step and context
+        await store.commit_step("run-1", WorkflowStepState(step_id=f"s{i}", result=inline))
+    before = await store.get_run("run-1")
     with pytest.raises(PayloadTooLargeError, match="step 'b' of run 'run-1'"):
-        await store.commit_step("run-1", WorkflowStepState(step_id="b", result="y" * (6 << 20)))
-    assert list(await context_of(store)) == ["steps"]
-    assert list((await context_of(store))["steps"]) == ["a"]
-    assert [s.step_id for s in await store.list_steps("run-1")] == ["a"]
+        await store.commit_step(
+            "run-1", WorkflowStepState(step_id="b", result=inline), context_updates={"k": inline}
+        )
+    after = await store.get_run("run-1")
+    assert after == before and after is not None and before is not None
+    assert after.revision == before.revision
+    assert [s.step_id for s in await store.list_steps("run-1")] == [f"s{i}" for i in range(7)]
 
 
 # ── revisions ─────────────────────────────────────────────────────────────
@@ -545,3 +551,29 @@ async def test_a_bad_idempotency_key_is_refused(store: WorkflowStore, key: Any) 
     with pytest.raises(InvalidInputError, match="idempotency_key"):
         await store.complete_wait("wait-1", 1, idempotency_key=key)
     assert await store.get_step("run-1", "ask") == waiting()
+
+
+async def test_every_write_sets_updated_at_so_retention_never_expires_an_active_run(
+    store: WorkflowStore,
+) -> None:
+    old = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    await store.create_run(new_state(created_at=old, updated_at=old))
+
+    async def updated_at() -> datetime:
+        got = await store.get_run("run-1")
+        assert got is not None
+        return got.updated_at
+
+    assert await updated_at() == old  # create_run keeps the state's timestamps
+    last = old
+    for write in [
+        store.upsert_step("run-1", WorkflowStepState(step_id="a")),
+        store.upsert_step("run-1", waiting()),
+        store.commit_step("run-1", WorkflowStepState(step_id="b")),
+        store.complete_wait("wait-1", 1),
+        store.update_context("run-1", {}),
+    ]:
+        await write
+        now = await updated_at()
+        assert now > old and now >= last
+        last = now

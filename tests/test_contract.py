@@ -409,34 +409,39 @@ async def test_concurrent_context_and_step_writes_do_not_clobber(store: Workflow
 
 
 # ── the 16 MiB document limit ─────────────────────────────────────────────
+# Values past the offload threshold (1 MiB by default) go to GridFS, so a run
+# reaches 16 MiB through many values below it, or fields that are not offloaded.
 
 MIB = 1024 * 1024
+INLINE = "x" * (MIB - 200)  # just under the offload threshold: stays in the document
+
+
+async def fill(store: WorkflowStore, count: int = 16) -> list[WorkflowStepState]:
+    steps = [WorkflowStepState(step_id=f"s{i:02d}", result=INLINE) for i in range(count)]
+    for step in steps:
+        await store.upsert_step("run-1", step)
+    return steps
 
 
 async def test_a_step_that_would_push_the_run_past_16_mib_is_refused_whole(
     store: WorkflowStore,
 ) -> None:
     await store.create_run(new_state())
-    first = WorkflowStepState(step_id="first", result="x" * (9 * MIB))
-    await store.upsert_step("run-1", first)
+    steps = await fill(store, 16)  # 16 MiB less a little
     with pytest.raises(PayloadTooLargeError) as info:
-        await store.upsert_step(
-            "run-1", WorkflowStepState(step_id="second", result="y" * (8 * MIB))
-        )
+        await store.upsert_step("run-1", WorkflowStepState(step_id="more0", result=INLINE))
     error = info.value
-    assert error.run_task_id == "run-1" and error.step_id == "second"
-    assert error.size > 8 * MIB and error.limit == 16 * MIB
-    assert error.run_size is not None and error.run_size > 9 * MIB
-    assert "run-1" in str(error) and "second" in str(error) and "16,777,216" in str(error)
-    assert [s.step_id for s in await store.list_steps("run-1")] == ["first"]
+    assert error.run_task_id == "run-1" and error.step_id == "more0"
+    assert MIB - 200 < error.size < MIB and error.limit == 16 * MIB
+    assert error.run_size is not None and error.run_size > 15 * MIB
+    assert "run-1" in str(error) and "more0" in str(error) and "16,777,216" in str(error)
+    assert [s.step_id for s in await store.list_steps("run-1")] == [s.step_id for s in steps]
 
-    # Growing the existing step past the limit is refused too; it keeps its value.
-    with pytest.raises(PayloadTooLargeError, match="first"):
-        await store.upsert_step(
-            "run-1", WorkflowStepState(step_id="first", result="z" * (17 * MIB))
-        )
-    kept = await store.get_step("run-1", "first")
-    assert kept == first
+    # Growing a stored step past the limit is refused too (errors are never offloaded).
+    grown = WorkflowStepState(step_id="s00", result=INLINE, error="e" * (2 * MIB))
+    with pytest.raises(PayloadTooLargeError, match="s00"):
+        await store.upsert_step("run-1", grown)
+    assert await store.get_step("run-1", "s00") == steps[0]
 
 
 async def test_a_context_or_run_past_16_mib_is_refused_and_the_run_kept(
@@ -444,9 +449,19 @@ async def test_a_context_or_run_past_16_mib_is_refused_and_the_run_kept(
 ) -> None:
     state = new_state().with_context({"small": True})
     await store.create_run(state)
+    await fill(store, 16)  # 16 MiB less a little
+    with pytest.raises(PayloadTooLargeError, match="run-1"):
+        await store.update_context("run-1", {"k": "y" * 50_000})
+    with pytest.raises(PayloadTooLargeError, match="run-1"):
+        await store.create_run(new_state().with_input("z" * 50_000))
+    got = await store.get_run("run-1")
+    assert got is not None and got.context == {"small": True} and got.input == {}
+
+
+async def test_without_offloading_one_large_value_hits_the_limit() -> None:
+    from mongo_wfstore import InMemoryWorkflowStore
+
+    store = InMemoryWorkflowStore(offload_threshold=None)
     await store.upsert_step("run-1", WorkflowStepState(step_id="a", result="x" * (9 * MIB)))
-    with pytest.raises(PayloadTooLargeError, match="run-1"):
-        await store.update_context("run-1", {"big": "y" * (8 * MIB)})
-    with pytest.raises(PayloadTooLargeError, match="run-1"):
-        await store.create_run(new_state().with_input("z" * (8 * MIB)))
-    assert await store.get_run("run-1") == state
+    with pytest.raises(PayloadTooLargeError, match="step 'b' of run 'run-1'"):
+        await store.upsert_step("run-1", WorkflowStepState(step_id="b", result="y" * (8 * MIB)))

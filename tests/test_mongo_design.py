@@ -59,12 +59,12 @@ HOSTILE_RESULT: dict[str, Any] = {
 }
 
 
-def mock_store(*wrappers: Any) -> tuple[MongoWorkflowStore, Any]:
+def mock_store(*wrappers: Any, **options: Any) -> tuple[MongoWorkflowStore, Any]:
     """A store on a fresh mongomock collection, behind the server-rules double."""
     coll: Any = ServerRulesCollection(AsyncMongoMockClient()["db"]["runs"])
     for wrapper in wrappers:
         coll = wrapper(coll)
-    return MongoWorkflowStore(coll), coll
+    return MongoWorkflowStore(coll, **options), coll
 
 
 # ── the stored document ───────────────────────────────────────────────────
@@ -110,7 +110,9 @@ async def test_hostile_values_are_stored_in_a_form_a_server_accepts(
     assert result["%24schema"] == HOSTILE_RESULT["$schema"]  # readable in the shell
     assert result["a%2Eb"] == {"c%2Ed": ["$e"]}
     assert result["big"] == {"%json": str(2**64 - 1)}
-    assert await mongo_store.get_run("run-1") == state
+    got = await mongo_store.get_run("run-1")
+    assert got is not None
+    assert got.model_copy(update={"updated_at": state.updated_at}) == state  # a step write bumps it
     assert await mongo_store.get_step("run-1", "$s.1") == step
 
 
@@ -137,22 +139,17 @@ async def test_each_operation_sends_the_commands_the_design_promises() -> None:
         await call
         return coll.names
 
-    assert await sent(store.create_run(new_state())) == ["update_one"]
-    assert await sent(store.upsert_step("run-1", WorkflowStepState(step_id="a"))) == [
-        "update_one",
-        "update_one",
-    ]
+    write = "find_one_and_update"  # one atomic update that also returns the blob registry
+    assert await sent(store.create_run(new_state())) == [write]
+    assert await sent(store.upsert_step("run-1", WorkflowStepState(step_id="a"))) == [write, write]
     done = WorkflowStepState(step_id="a", status=TaskStatus.COMPLETED, result={"x": 1})
-    assert await sent(store.upsert_step("run-1", done)) == ["update_one"]
-    assert await sent(store.update_context("run-1", {"c": 1})) == ["update_one"]
+    assert await sent(store.upsert_step("run-1", done)) == [write]
+    assert await sent(store.update_context("run-1", {"c": 1})) == [write]
     assert await sent(store.get_run("run-1")) == ["find_one"]
     assert await sent(store.get_step("run-1", "a")) == ["find_one"]
     assert await sent(store.list_steps("run-1")) == ["find_one"]
-    assert await sent(store.delete_run("run-1")) == ["delete_one"]
-    assert await sent(store.upsert_step("run-2", WorkflowStepState(step_id="a"))) == [
-        "update_one",
-        "update_one",
-    ]
+    assert await sent(store.delete_run("run-1")) == ["find_one_and_delete"]
+    assert await sent(store.upsert_step("run-2", WorkflowStepState(step_id="a"))) == [write, write]
 
 
 async def test_reads_transfer_only_what_they_return() -> None:
@@ -178,11 +175,13 @@ async def test_step_updates_are_positional_and_never_mix_other_set_paths() -> No
     await store.upsert_step("run-1", WorkflowStepState(step_id="a"))
     coll.reset()
     await store.upsert_step("run-1", WorkflowStepState(step_id="a", status=TaskStatus.RUNNING))
-    ((_, (filter_, update), _),) = coll.calls
+    ((name, (filter_, update), _),) = coll.calls
+    assert name == "find_one_and_update"
     assert filter_ == {"_id": "run-1", "steps.step_id": "a"}
-    # mongomock ignores $set paths after "steps.$": keep it the only one.
-    assert list(update["$set"]) == ["steps.$"]
+    # mongomock ignores $set paths after "steps.$": it must come last.
+    assert list(update["$set"]) == ["updated_at", "steps.$"]
     assert update["$inc"] == {"revision": 1}
+    assert update["$unset"] == {"blobs.results.a": ""}  # no blob for this result
 
 
 async def test_bad_input_never_reaches_the_database() -> None:
@@ -262,16 +261,16 @@ class _RaceOnce:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    async def update_one(self, filter: Any, update: Any, upsert: bool = False) -> Any:
+    async def find_one_and_update(self, filter: Any, update: Any, **kwargs: Any) -> Any:
         if "$push" in update and not self.raced:
             self.raced = True
             rival = {"step_id": "s", "status": "running"}
             await self._inner.update_one(
                 {"_id": filter["_id"]},
-                {"$push": {"steps": rival}, "$setOnInsert": {"schema_version": 1}},
+                {"$push": {"steps": rival}, "$setOnInsert": {"schema_version": 1, "revision": 0}},
                 upsert=True,
             )
-        return await self._inner.update_one(filter, update, upsert=upsert)
+        return await self._inner.find_one_and_update(filter, update, **kwargs)
 
 
 async def test_losing_the_insert_race_turns_the_push_into_an_update() -> None:
@@ -289,10 +288,10 @@ class _AlwaysDuplicate:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    async def update_one(self, filter: Any, update: Any, upsert: bool = False) -> Any:
-        if upsert:
+    async def find_one_and_update(self, filter: Any, update: Any, **kwargs: Any) -> Any:
+        if kwargs.get("upsert"):
             raise DuplicateKeyError("E11000 duplicate key error", code=11000)
-        return await self._inner.update_one(filter, update, upsert=upsert)
+        return await self._inner.find_one_and_update(filter, update, **kwargs)
 
 
 async def test_the_retry_on_duplicate_key_is_bounded() -> None:
@@ -315,6 +314,7 @@ class _Failing:
         raise self.error
 
     find_one = update_one = delete_one = aggregate = _raise
+    find_one_and_update = find_one_and_delete = _raise
 
 
 @pytest.mark.parametrize(
@@ -408,8 +408,8 @@ _STATE = new_state("r").model_dump()
 
 
 async def test_both_stores_raise_the_same_errors_for_the_same_calls() -> None:
-    memory = await _outcomes(InMemoryWorkflowStore())
-    mongo = await _outcomes(mock_store()[0])
+    memory = await _outcomes(InMemoryWorkflowStore(offload_threshold=None))
+    mongo = await _outcomes(mock_store(offload_threshold=None)[0])
     assert memory == mongo
     assert sum(line.startswith("PayloadTooLargeError") for line in memory) == 2
     assert any(line.startswith(RunNotFoundError.__name__) for line in memory)
@@ -427,20 +427,19 @@ async def test_new_operations_send_the_commands_the_design_promises() -> None:
         await call
         return coll.names
 
+    write = "find_one_and_update"
     new_step = WorkflowStepState(step_id="a", result=1)
-    assert await sent(store.commit_step("run-1", new_step)) == ["update_one", "update_one"]
-    assert await sent(store.commit_step("run-1", new_step, context_updates={"k": 1})) == [
-        "update_one"
-    ]
+    assert await sent(store.commit_step("run-1", new_step)) == [write, write]
+    assert await sent(store.commit_step("run-1", new_step, context_updates={"k": 1})) == [write]
     wait = WorkflowStepState(step_id="w", status=TaskStatus.INPUT_REQUIRED, wait_task_id="W")
     await store.upsert_step("run-1", wait)
     assert await sent(store.find_wait("W")) == ["find_one"]
-    assert await sent(store.complete_wait("W", "ok")) == ["find_one", "update_one"]
+    assert await sent(store.complete_wait("W", "ok")) == ["find_one", write]
     assert await sent(store.list_runs(thread_id="thread-test")) == ["find"]
     coll.reset()
     with pytest.raises(RevisionConflictError):
         await store.update_context("run-1", {}, expected_revision=1)
-    assert coll.names == ["update_one", "find_one"]  # the read only on failure: why?
+    assert coll.names == [write, "find_one"]  # the read only on failure: why?
 
 
 async def test_commit_step_sets_step_and_context_in_one_update() -> None:
@@ -563,7 +562,9 @@ async def test_a_document_of_this_version_reads_after_the_version_moves_on(
 
     monkeypatch.setattr(_encoding, "SCHEMA_VERSION", 2)
     monkeypatch.setitem(_encoding.UPGRADES, 1, v1_to_v2)
-    assert await mongo_store.get_run("run-1") == state
+    got = await mongo_store.get_run("run-1")
+    assert got is not None
+    assert got.model_copy(update={"updated_at": state.updated_at}) == state
     assert await mongo_store.list_steps("run-1") == [wait]
     assert await mongo_store.get_step("run-1", "w") == wait
     assert await mongo_store.find_wait("W") == ("run-1", wait)

@@ -6,7 +6,7 @@ Every operation is drawn, through the unscoped store and through tenant views.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -23,8 +23,17 @@ from mongo_wfstore import (
     WorkflowStore,
 )
 
-from .strategies import json_keys, json_values, same
+from .strategies import json_keys, same
+from .strategies import json_values as small_json_values
 from .test_mongo_design import mock_store
+
+# Mostly small values, and some past the 1 KiB offload threshold of the second run.
+json_values = st.one_of(
+    small_json_values,
+    small_json_values,
+    small_json_values,
+    st.builds(lambda v, n: {"pad": "p" * n, "v": v}, small_json_values, st.integers(900, 1500)),
+)
 
 RUN_IDS = ["run-1", "run.2", "$run3"]
 USERS = ["alice", "bob"]
@@ -171,9 +180,22 @@ async def run_all(store: WorkflowStore, ops: list[tuple[Any, ...]]) -> list[Any]
     return seen
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(operations)
 def test_mongo_store_matches_the_in_memory_reference(ops: list[tuple[Any, ...]]) -> None:
     expected = asyncio.run(run_all(InMemoryWorkflowStore(), ops))
     actual = asyncio.run(run_all(mock_store()[0], ops))
     assert same(actual, expected)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(operations)
+def test_both_stores_agree_when_values_go_to_blobs(ops: list[tuple[Any, ...]]) -> None:
+    memory = InMemoryWorkflowStore(offload_threshold=1024)
+    mongo = mock_store(offload_threshold=1024)[0]
+    expected = asyncio.run(run_all(memory, ops))
+    actual = asyncio.run(run_all(mongo, ops))
+    assert same(actual, expected)
+    # Nothing orphaned: every blob left is referenced by a run.
+    assert asyncio.run(memory.sweep_blobs(grace=timedelta(0))) == 0
+    assert asyncio.run(mongo.sweep_blobs(grace=timedelta(0))) == 0
