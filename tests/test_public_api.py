@@ -26,10 +26,14 @@ PUBLIC = {
     "DatabaseUnavailableError",
     "ExternalCheckpoint",
     "InMemoryWorkflowStore",
+    "IndexAction",
+    "IndexEntry",
+    "IndexReport",
     "InternalCheckpoint",
     "InvalidInputError",
     "MongoWorkflowStore",
     "PayloadTooLargeError",
+    "PurgeResult",
     "ReplyKind",
     "RunNotFoundError",
     "ScriptKind",
@@ -45,6 +49,8 @@ PUBLIC = {
     "WorkflowStepState",
     "WorkflowStore",
     "WorkflowStoreError",
+    "ensure_indexes",
+    "purge_runs",
     "utc_now",
 }
 
