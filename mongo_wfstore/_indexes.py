@@ -577,14 +577,13 @@ def _option_differences(desired: Mapping[str, Any], current: Mapping[str, Any]) 
 
 
 def _only_ttl_differs(desired: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
-    """True if both are TTL indexes and only `expireAfterSeconds` differs.
+    """True if both are TTL indexes and only their `expireAfterSeconds` differs.
 
     Turning a plain index into a TTL index with `collMod` needs MongoDB 5.1, so
     that case is a conflict (`force` rebuilds it) rather than a `collMod`.
     """
-    return "expireAfterSeconds" in current and _option_differences(desired, current) == [
-        "expireAfterSeconds"
-    ]
+    both_ttl = "expireAfterSeconds" in current and "expireAfterSeconds" in desired
+    return both_ttl and _option_differences(desired, current) == ["expireAfterSeconds"]
 
 
 def _differences(desired: Mapping[str, Any], current: Mapping[str, Any]) -> tuple[str, ...]:
