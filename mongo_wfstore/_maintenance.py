@@ -107,7 +107,7 @@ async def purge_runs(
     cutoff = (now or utc_now()) - older_than
     old = {"updated_at": {"$lt": cutoff}}
     deleted = batches = 0
-    doing = f"purging runs last updated before {cutoff.isoformat()}"
+    doing = f"purging runs last updated before {cutoff.isoformat(timespec='milliseconds')}"
     try:
         matched = await collection.count_documents(old)
         if progress is not None:

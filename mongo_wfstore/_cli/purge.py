@@ -58,6 +58,8 @@ def purge(
 ) -> None:
     """Delete runs whose last update is older than DAYS days, in batches.
 
+    Shows a progress bar on stderr when it is a terminal (never with --json).
+
     Runs written to during the purge are kept. Safe to interrupt and run
     again. The TTL index from `init-indexes --retention` makes the scan an
     index range; without it each purge scans the collection once.
@@ -67,14 +69,15 @@ def purge(
     if not 1 <= batch_size <= MAX_BATCH_SIZE:
         fail(f"--batch-size must be 1 to {MAX_BATCH_SIZE}, got {batch_size}", 2)
     target = Target(uri, db, collection, timeout)
+    console = stderr_console()
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=stderr_console(),
+        console=console,
         transient=True,
-        disable=json_output or dry_run,
+        disable=json_output or dry_run or not console.is_terminal,
     )
     task = progress.add_task("deleting", total=None)
 
