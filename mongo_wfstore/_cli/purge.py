@@ -7,6 +7,8 @@ final count.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -69,29 +71,16 @@ def purge(
     if not 1 <= batch_size <= MAX_BATCH_SIZE:
         fail(f"--batch-size must be 1 to {MAX_BATCH_SIZE}, got {batch_size}", 2)
     target = Target(uri, db, collection, timeout)
-    console = stderr_console()
-    progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=json_output or dry_run or not console.is_terminal,
-    )
-    task = progress.add_task("deleting", total=None)
-
-    def advance(deleted: int, matched: int) -> None:
-        progress.update(task, completed=deleted, total=matched)
+    show_bar = not (json_output or dry_run)
 
     async def work(coll: Any) -> PurgeResult:
-        with progress:
+        with _progress_bar(enabled=show_bar) as progress:
             return await purge_runs(
                 coll,
                 older_than=timedelta(days=older_than),
                 batch_size=batch_size,
                 dry_run=dry_run,
-                progress=advance,
+                progress=progress,
             )
 
     result = run(target, work)
@@ -109,3 +98,22 @@ def purge(
             f"in {result.batches} batch(es)"
         )
     typer.echo(f"{line} ({target.namespace}, older than {older_than:g} days)")
+
+
+@contextmanager
+def _progress_bar(*, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress callback drawing a bar on stderr, erased at the end; None
+    unless `enabled` and stderr is a terminal.
+    """
+    console = stderr_console()
+    if not enabled or not console.is_terminal:
+        yield None
+        return
+    columns = (TextColumn("deleting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("deleting", total=None)
+
+        def advance(deleted: int, matched: int) -> None:
+            progress.update(task, completed=deleted, total=matched)
+
+        yield advance
