@@ -19,13 +19,15 @@ import shutil
 import subprocess
 import sys
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from importlib.metadata import requires
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pymongo.errors import NetworkTimeout, OperationFailure
 from typer.testing import CliRunner
 
 from mongo_wfstore import (
@@ -411,6 +413,40 @@ def test_an_unusable_uri_exits_2_with_one_line(cli: Cli) -> None:
     result = cli("init-indexes", "--uri", "postgres://localhost", on_db=False)
     assert result.exit_code == 2
     assert "unusable --uri" in one_error_line(result)
+
+
+class _Failing:
+    """A collection whose every index command raises `error`."""
+
+    name = "workflow_runs"
+    database = type("Db", (), {"name": "mongo_wfstore"})()
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def list_indexes(self) -> Any:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "message"),
+    [
+        (NetworkTimeout("timed out"), 2, "did not answer (listing the indexes of"),
+        (OperationFailure("Authentication failed.", code=18), 2, "refused the login"),
+        (OperationFailure("not authorized", code=13), 1, "database error: listing the indexes"),
+    ],
+)
+def test_server_failures_exit_with_one_line(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, error: Exception, code: int, message: str
+) -> None:
+    @asynccontextmanager
+    async def failing(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        yield _Failing(error)
+
+    monkeypatch.setattr("mongo_wfstore._cli.common.open_collection", failing)
+    result = cli("init-indexes", "--uri", "mongodb://db.example:27017", on_db=False)
+    assert result.exit_code == code
+    assert message in one_error_line(result)
 
 
 def test_help_lists_the_commands(cli: Cli) -> None:

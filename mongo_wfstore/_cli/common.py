@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from pymongo.errors import ServerSelectionTimeoutError
 from rich.console import Console
 
 from .._driver import DRIVER_ERRORS, translate_error
@@ -39,7 +40,7 @@ from .._exceptions import (
     WorkflowStoreError,
 )
 from . import PROG
-from .clients import DEFAULT_URI, open_collection
+from .clients import DEFAULT_URI, MOCK_SCHEME, open_collection
 
 __all__ = [
     "DEFAULT_COLLECTION",
@@ -144,6 +145,8 @@ def run(target: Target, work: Callable[[Any], Awaitable[T]]) -> T:
     except WorkflowStoreError as exc:
         _fail_store_error(target, exc)
     except NotImplementedError as exc:
+        if not target.resolved_uri.startswith(MOCK_SCHEME):
+            raise
         fail(f"the in-memory mock cannot do this ({exc})", 2)
 
 
@@ -158,9 +161,15 @@ def _fail_store_error(target: Target, exc: WorkflowStoreError) -> NoReturn:
     """Exit for an error from the library, with the code the module doc gives it."""
     if isinstance(exc, DatabaseUnavailableError):
         doing = str(exc).split(": the database is unavailable", 1)[0]
+        if isinstance(exc.__cause__, ServerSelectionTimeoutError):
+            fail(
+                f"cannot reach MongoDB at {target.where} within {target.timeout_ms} ms "
+                f"({doing}): {_driver_reason(exc)}",
+                2,
+            )
         fail(
-            f"cannot reach MongoDB at {target.where} within {target.timeout_ms} ms "
-            f"({doing}): {_driver_reason(exc)}",
+            f"MongoDB at {target.where} did not answer ({doing}), the last write may or may "
+            f"not have been applied: {_driver_reason(exc)}",
             2,
         )
     if isinstance(exc, InvalidInputError):
