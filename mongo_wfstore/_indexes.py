@@ -594,7 +594,7 @@ def _differences(desired: Mapping[str, Any], current: Mapping[str, Any]) -> tupl
         if name == "key":
             reasons.append(
                 f"key pattern is {_keys(have['key'])}, declared {_keys(want['key'])} "
-                "(the order of the fields matters)"
+                "(field order and direction matter)"
             )
         else:
             reasons.append(f"{name} is {_shown(have, name)}, declared {_shown(want, name)}")
