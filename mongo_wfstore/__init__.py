@@ -5,6 +5,9 @@
 >>> store = MongoWorkflowStore(AsyncMongoClient()["app"]["workflow_runs"])
 >>> await store.create_run(WorkflowExecutionState.new("run-1", "agent", "thread", "user", d))
 
+At deploy time, `await ensure_indexes(collection)` creates the indexes the
+queries need (`mongo-wfstore init-indexes` does the same from a shell).
+
 The public names are re-exported here; the modules behind them are private.
 """
 
@@ -21,6 +24,8 @@ from ._exceptions import (
     WaitNotFoundError,
     WorkflowStoreError,
 )
+from ._indexes import IndexAction, IndexEntry, IndexReport, ensure_indexes
+from ._maintenance import PurgeResult, purge_runs
 from ._memory import InMemoryWorkflowStore
 from ._models import (
     AgentRunKind,
@@ -59,10 +64,14 @@ __all__ = [
     "DatabaseUnavailableError",
     "ExternalCheckpoint",
     "InMemoryWorkflowStore",
+    "IndexAction",
+    "IndexEntry",
+    "IndexReport",
     "InternalCheckpoint",
     "InvalidInputError",
     "MongoWorkflowStore",
     "PayloadTooLargeError",
+    "PurgeResult",
     "ReplyKind",
     "RevisionConflictError",
     "RunNotFoundError",
@@ -83,5 +92,7 @@ __all__ = [
     "WorkflowStepState",
     "WorkflowStore",
     "WorkflowStoreError",
+    "ensure_indexes",
+    "purge_runs",
     "utc_now",
 ]

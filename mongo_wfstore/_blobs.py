@@ -177,6 +177,19 @@ class GridFSBlobStore(BlobStore):
             by_run.setdefault(str(run_task_id), []).append(row["_id"])
         return by_run
 
+    async def delete_for_runs(self, run_task_ids: list[Any]) -> int:
+        """Delete every blob of these runs (which must be gone); returns how many."""
+        try:
+            rows = await self.files.find(
+                {"metadata.run_task_id": {"$in": run_task_ids}}, {"_id": 1}
+            ).to_list(None)
+        except DRIVER_ERRORS as exc:
+            raise translate_error(exc, f"listing the blobs of {len(run_task_ids)} run(s)") from exc
+        ids = [row["_id"] for row in rows]
+        if ids:
+            await self.delete(ids)
+        return len(ids)
+
     async def orphaned_chunks(self) -> list[ObjectId]:
         """Ids that have chunks but no files document (an upload cut short)."""
         try:

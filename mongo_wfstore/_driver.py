@@ -3,8 +3,10 @@
 The store works on any async collection that looks like PyMongo's
 `AsyncCollection`: PyMongo's own, Motor's (deprecated, still common) and
 mongomock-motor's (for tests). `AsyncCollectionLike` lists what it calls; the
-differences between them (`aggregate` is a coroutine in PyMongo and returns a
-cursor in Motor) are smoothed over here.
+differences between them (`aggregate` and `list_indexes` are coroutines in
+PyMongo and return a cursor in Motor) are smoothed over here.
+`AdminCollectionLike` lists what the deploy-time tools (`ensure_indexes`,
+`purge_runs`) call on top of that.
 
 `translate_error` is the one place where driver and BSON errors become
 `WorkflowStoreError`s, keeping the original as `__cause__`.
@@ -36,10 +38,13 @@ from ._exceptions import (
 __all__ = [
     "DRIVER_ERRORS",
     "TOO_LARGE_CODES",
+    "AdminCollectionLike",
     "AsyncCollectionLike",
     "aggregate",
     "is_too_large",
     "returns_fresh_documents",
+    "list_indexes",
+    "run_command",
     "translate_error",
 ]
 
@@ -93,6 +98,37 @@ class AsyncCollectionLike(Protocol):
     def aggregate(self, pipeline: Sequence[Mapping[str, Any]], **kwargs: Any) -> Any: ...
 
 
+class AsyncDatabaseLike(Protocol):
+    """The part of an async MongoDB database the deploy-time tools use."""
+
+    @property
+    def name(self) -> str: ...
+
+    def command(self, command: Any, *args: Any, **kwargs: Any) -> Awaitable[Any]: ...
+
+
+class AdminCollectionLike(Protocol):
+    """The part of an async collection that index setup and purging use."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def database(self) -> Any: ...
+
+    def list_indexes(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def create_index(self, keys: Any, *args: Any, **kwargs: Any) -> Awaitable[Any]: ...
+
+    def drop_index(self, index_or_name: Any, *args: Any, **kwargs: Any) -> Awaitable[Any]: ...
+
+    def count_documents(self, filter: Any, *args: Any, **kwargs: Any) -> Awaitable[int]: ...
+
+    def find(self, *args: Any, **kwargs: Any) -> Any: ...
+
+    def delete_many(self, filter: Any, *args: Any, **kwargs: Any) -> Awaitable[Any]: ...
+
+
 async def aggregate(
     collection: AsyncCollectionLike, pipeline: Sequence[Mapping[str, Any]]
 ) -> list[Any]:
@@ -118,6 +154,27 @@ def returns_fresh_documents(collection: object) -> bool:
     motor_core = sys.modules.get("motor.core")
     agnostic = getattr(motor_core, "AgnosticCollection", None)
     return agnostic is not None and isinstance(collection, agnostic)
+
+
+async def list_indexes(collection: AdminCollectionLike) -> list[dict[str, Any]]:
+    """Every index of the collection as `listIndexes` describes it, on PyMongo or Motor.
+
+    A collection that does not exist has no indexes (the drivers return an
+    empty list rather than the server's NamespaceNotFound).
+    """
+    cursor = collection.list_indexes()
+    if inspect.isawaitable(cursor):
+        cursor = await cursor
+    return [dict(index) for index in await cursor.to_list(None)]
+
+
+async def run_command(collection: AdminCollectionLike, command: Mapping[str, Any]) -> Any:
+    """Run a database command (`{"collMod": ...}`) on the collection's database.
+
+    The command name must be the first key, as the server reads it.
+    """
+    database: AsyncDatabaseLike = collection.database
+    return await database.command(dict(command))
 
 
 def is_too_large(exc: BaseException) -> bool:

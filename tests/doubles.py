@@ -223,3 +223,73 @@ def plain(value: Any) -> Any:
     if isinstance(value, Int64):
         return int(value)
     return value
+
+
+class IndexCommandsCollection(_Proxy):
+    """Records the index commands sent through it: `create_index`, `drop_index`
+    and database commands (`collMod`).
+
+    mongomock has no `collMod` (`NotImplementedError`); with `emulate_collmod`
+    the double carries out `{collMod, index: {name, expireAfterSeconds}}` the
+    way a server does (the index keeps its name, keys and other options, only
+    the TTL changes), behind the store's back, so that the recorded commands
+    show what the code under test sent. Against a real server it passes every
+    command through.
+    """
+
+    def __init__(self, inner: Any, *, emulate_collmod: bool = False) -> None:
+        super().__init__(inner)
+        self.commands: list[tuple[str, Any]] = []
+        self._emulate_collmod = emulate_collmod
+
+    @property
+    def names(self) -> list[str]:
+        """The commands sent so far, by name."""
+        return [name for name, _ in self.commands]
+
+    async def create_index(self, keys: Any, **kwargs: Any) -> Any:
+        self.commands.append(("create_index", kwargs.get("name")))
+        return await self._inner.create_index(keys, **kwargs)
+
+    async def drop_index(self, name: Any, **kwargs: Any) -> Any:
+        self.commands.append(("drop_index", name))
+        return await self._inner.drop_index(name, **kwargs)
+
+    @property
+    def database(self) -> Any:
+        return _CommandRecordingDatabase(self)
+
+    async def _command(self, command: Any) -> Any:
+        command = copy.deepcopy(dict(command))
+        self.commands.append((next(iter(command)), command))
+        if not (self._emulate_collmod and "collMod" in command):
+            return await self._inner.database.command(command)
+        change = command["index"]
+        indexes = await self._inner.list_indexes().to_list(None)
+        current = next(index for index in indexes if index["name"] == change["name"])
+        options = {k: v for k, v in current.items() if k not in ("key", "v", "ns")}
+        old = options.get("expireAfterSeconds")
+        options["expireAfterSeconds"] = change["expireAfterSeconds"]
+        await self._inner.drop_index(change["name"])
+        await self._inner.create_index(list(current["key"].items()), **options)
+        return {
+            "expireAfterSeconds_old": old,
+            "expireAfterSeconds_new": change["expireAfterSeconds"],
+            "ok": 1.0,
+        }
+
+
+class _CommandRecordingDatabase:
+    """The database of an `IndexCommandsCollection`: records `command` calls."""
+
+    def __init__(self, owner: IndexCommandsCollection) -> None:
+        self._owner = owner
+        self.name = owner._inner.database.name
+
+    async def command(self, command: Any, *args: Any, **kwargs: Any) -> Any:
+        assert not args and not kwargs, "commands are sent as one document"
+        return await self._owner._command(command)
+
+    def __getitem__(self, name: str) -> Any:
+        """Another collection of the database (the blob bucket's), not recorded."""
+        return self._owner._inner.database[name]

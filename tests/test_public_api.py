@@ -31,10 +31,14 @@ PUBLIC = {
     "DatabaseUnavailableError",
     "ExternalCheckpoint",
     "InMemoryWorkflowStore",
+    "IndexAction",
+    "IndexEntry",
+    "IndexReport",
     "InternalCheckpoint",
     "InvalidInputError",
     "MongoWorkflowStore",
     "PayloadTooLargeError",
+    "PurgeResult",
     "ReplyKind",
     "RunNotFoundError",
     "ScriptKind",
@@ -50,6 +54,8 @@ PUBLIC = {
     "WorkflowStepState",
     "WorkflowStore",
     "WorkflowStoreError",
+    "ensure_indexes",
+    "purge_runs",
     "utc_now",
 }
 
