@@ -294,13 +294,15 @@ class _Plan:
     def running(self, step_id: str) -> WorkflowStepState:
         return WorkflowStepState(step_id=step_id, status=TaskStatus.RUNNING, started_at=utc_now())
 
-    def completed(self, step_id: str, result: Any) -> WorkflowStepState:
+    def completed(
+        self, step_id: str, result: Any, started: WorkflowStepState | None = None
+    ) -> WorkflowStepState:
         now = utc_now()
         return WorkflowStepState(
             step_id=step_id,
             status=TaskStatus.COMPLETED,
             result=result,
-            started_at=now,
+            started_at=now if started is None else started.started_at,
             completed_at=now,
         )
 
@@ -409,8 +411,9 @@ async def _engine_run(
     resume_points = set(plan.config.resume_points())
     for step in range(steps):
         step_id = plan.step_id(step)
-        await rec.write("step_insert", store.upsert_step, run_id, plan.running(step_id))
-        done = plan.completed(step_id, plan.result(index, step))
+        running = plan.running(step_id)
+        await rec.write("step_insert", store.upsert_step, run_id, running)
+        done = plan.completed(step_id, plan.result(index, step), running)
         await rec.write("step_update", store.upsert_step, run_id, done)
         if step + 1 in resume_points:
             await rec.op("get_run", store.get_run, run_id)
@@ -569,10 +572,9 @@ async def _contention(
             step_id = f"w{number:02d}-{plan.step_id(step)}"
             result = plan.result(number, step)
             expected[step_id] = result
-            started = await rec.write(
-                "step_insert", store.upsert_step, run_id, plan.running(step_id)
-            )
-            done = plan.completed(step_id, result)
+            running = plan.running(step_id)
+            started = await rec.write("step_insert", store.upsert_step, run_id, running)
+            done = plan.completed(step_id, result, running)
             completed = await rec.write("step_update", store.upsert_step, run_id, done)
             if not (started and completed):
                 refused.add(step_id)
