@@ -198,5 +198,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    result = run_and_report(config, json_path=args.json, show_progress=not args.no_progress)
+    from pymongo.errors import PyMongoError
+
+    try:
+        result = run_and_report(config, json_path=args.json, show_progress=not args.no_progress)
+    except PyMongoError as exc:
+        where = config.as_dict()["uri"] or "the embedded mock"
+        print(f"benchmark stopped: {where}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     return 1 if args.strict and not result.passed else 0

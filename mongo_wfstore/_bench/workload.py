@@ -231,17 +231,18 @@ def _make_design(backend: _Backend, key: str, config: BenchConfig) -> _Design:
     def collection(suffix: str) -> Any:
         return backend.collection(f"{prefix}_{suffix}")
 
-    store = make_store(key, collection, rmw_max_attempts=config.rmw_max_attempts)
-    if isinstance(store, MongoWorkflowStore):
-        runs = store.collection
+    if key == "this_store":
+        runs = collection("runs")
 
         async def prefill(
             state: WorkflowExecutionState | None, run_task_id: str, steps: list[WorkflowStepState]
         ) -> None:
-            await runs.insert_one(embedded_document(state, run_task_id, steps))  # type: ignore[attr-defined]
+            await runs.insert_one(embedded_document(state, run_task_id, steps))
 
-        return _Design(key, store, _nothing, prefill, None)
-    baseline: ReadModifyWriteStore | TwoCollectionStore = store
+        return _Design(key, MongoWorkflowStore(runs), _nothing, prefill, None)
+    baseline: ReadModifyWriteStore | TwoCollectionStore = make_store(
+        key, collection, rmw_max_attempts=config.rmw_max_attempts
+    )
 
     def counters() -> tuple[int, int, int]:
         return baseline.conflicts, baseline.retries, baseline.gave_up
