@@ -441,13 +441,16 @@ class InMemoryWorkflowStore(WorkflowStore):
 
     # ── maintenance ───────────────────────────────────────────────────────
 
-    async def sweep_blobs(self, *, grace: timedelta = timedelta(hours=1)) -> int:
+    async def sweep_blobs(
+        self, *, grace: timedelta = timedelta(hours=1), dry_run: bool = False
+    ) -> int:
         """Delete blobs no run references any more (see `MongoWorkflowStore`)."""
         candidates = await self.blobs.candidates(grace_cutoff(grace))
         with self._lock:
             referenced = set().union(*(registry_ids(run.registry) for run in self._runs.values()))
         doomed = [blob for blobs in candidates.values() for blob in blobs if blob not in referenced]
-        await self.blobs.delete(doomed)
+        if not dry_run:
+            await self.blobs.delete(doomed)
         return len(doomed)
 
     # ── helpers ───────────────────────────────────────────────────────────

@@ -617,8 +617,10 @@ class MongoWorkflowStore(WorkflowStore):
             return run_task_id, decode_step(bson.decode(bson.encode(completed)))
         raise ContentionError(wait_task_id, None, _MAX_ATTEMPTS)
 
-    async def sweep_blobs(self, *, grace: timedelta = timedelta(hours=1)) -> int:
-        """Delete blobs no run references any more; returns how many.
+    async def sweep_blobs(
+        self, *, grace: timedelta = timedelta(hours=1), dry_run: bool = False
+    ) -> int:
+        """Delete blobs no run references any more; returns how many (`dry_run`: only count).
 
         Removes what a crash left behind (an upload whose write never landed, a
         replaced blob not yet deleted) and the blobs of runs deleted without the
@@ -646,7 +648,7 @@ class MongoWorkflowStore(WorkflowStore):
                 for blob_id in await self.blobs.orphaned_chunks()
                 if blob_id.generation_time <= cutoff
             ]
-        if doomed:
+        if doomed and not dry_run:
             await self.blobs.delete(doomed)
         return len(set(doomed))
 

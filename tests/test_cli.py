@@ -21,7 +21,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from importlib.metadata import requires
 from pathlib import Path
 from typing import Any
@@ -585,3 +585,121 @@ def test_on_a_server_ensure_indexes_and_the_cli_agree(server_db: str) -> None:
         app, ["init-indexes", "--dry-run", "--json", "--uri", MONGODB_URI, "--db", server_db]
     )
     assert json.loads(shown.stdout) == json.loads(report.to_json())
+
+
+# ── demo ──────────────────────────────────────────────────────────────────
+
+
+def test_demo_runs_on_the_embedded_database_without_a_uri() -> None:
+    done = run_process(installed_script(), "demo", "--run-id", "demo-test")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "embedded in-memory database (mongomock-motor)" in out
+    for call in ("create_run", "commit_step('fetch'", "find_wait(", "complete_wait(", "done:"):
+        assert call in out, call
+    assert "Steps of demo-test (4)" in out
+    for step in ("fetch", "summarize", "approve", "publish"):
+        assert step in out
+    assert out.count("completed") >= 4
+    assert done.stderr == ""
+
+
+def test_demo_json_is_the_run_and_its_steps() -> None:
+    done = run_process(installed_script(), "demo", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["backend"] == "embedded mongomock-motor"
+    assert [s["step_id"] for s in report["steps"]] == ["fetch", "summarize", "approve", "publish"]
+    assert {s["status"] for s in report["steps"]} == {"completed"}
+    assert sorted(report["run"]["context"]["steps"]) == [
+        "approve",
+        "fetch",
+        "publish",
+        "summarize",
+    ]
+    assert report["run"]["revision"] == 9
+    assert any(call.startswith("complete_wait") for call in report["calls"])
+
+
+def test_demo_on_a_uri_leaves_the_run_there(cli: Cli) -> None:
+    result = cli("demo", "--run-id", "kept")
+    assert result.exit_code == 0, result.output
+    assert "The run is still in" in result.stdout
+    shown = cli("runs", "show", "kept", "--json")
+    assert shown.exit_code == 0
+    assert len(json.loads(shown.stdout)["steps"]) == 4
+    again = cli("demo", "--run-id", "kept")
+    assert again.exit_code == 1
+    assert "exists already" in one_error_line(again)
+
+
+def test_demo_against_an_unreachable_server_is_one_line() -> None:
+    done = run_process(installed_script(), "demo", *UNREACHABLE)
+    assert done.returncode == 2
+    assert len(done.stderr.splitlines()) == 1
+    assert "cannot reach MongoDB" in done.stderr
+
+
+# ── runs list ─────────────────────────────────────────────────────────────
+
+
+def test_runs_list_pages_newest_first_with_filters(cli: Cli) -> None:
+    for i in range(5):
+        at = datetime(2026, 1, 1, 0, i, tzinfo=timezone.utc)
+        state = new_state(f"r{i}").model_copy(
+            update={
+                "created_at": at,
+                "updated_at": at,
+                "thread_id": "t-even" if i % 2 == 0 else "t-odd",
+            }
+        )
+        cli.do(lambda state=state: cli.store.create_run(state))
+    first = cli("runs", "list", "--limit", "2")
+    assert first.exit_code == 0, first.output
+    assert first.stdout.index("r4") < first.stdout.index("r3")
+    assert "r2" not in first.stdout
+    cursor = first.stdout.split("--cursor ", 1)[1].split()[0]
+    rest = cli("runs", "list", "--limit", "10", "--cursor", cursor, "--json")
+    assert [r["run_task_id"] for r in json.loads(rest.stdout)["items"]] == ["r2", "r1", "r0"]
+    assert json.loads(rest.stdout)["next_cursor"] is None
+    even = cli("runs", "list", "--thread", "t-even", "--json")
+    assert [r["run_task_id"] for r in json.loads(even.stdout)["items"]] == ["r4", "r2", "r0"]
+    bad = cli("runs", "list", "--limit", "0")
+    assert bad.exit_code == 2
+    assert "limit" in one_error_line(bad)
+
+
+# ── gc and bench ──────────────────────────────────────────────────────────
+
+
+def test_gc_deletes_unreferenced_blobs(cli: Cli) -> None:
+    store = MongoWorkflowStore(cli.collection, offload_threshold=1024)
+    cli.do(lambda: store.create_run(new_state("a").with_input({"big": "x" * 5000})))
+    cli.do(lambda: store.create_run(new_state("b").with_input({"big": "y" * 5000})))
+    cli.do(lambda: cli.collection.delete_one({"_id": "b"}))  # as a TTL index would
+    kept = cli("gc", "--json")
+    assert json.loads(kept.stdout)["blobs"] == 0  # younger than the grace period
+    counted = cli("gc", "--grace", "0", "--dry-run")
+    assert counted.exit_code == 0 and "would delete 1 unreferenced blob(s)" in counted.stdout
+    done = cli("gc", "--grace", "0")
+    assert "deleted 1 unreferenced blob(s)" in done.stdout
+    got = cli.do(lambda: store.get_run("a"))
+    assert got.input == {"big": "x" * 5000}
+    assert cli("gc", "--grace", "-1").exit_code == 2
+
+
+def test_bench_runs_the_benchmark_with_its_own_options(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    done = run_process(
+        installed_script(),
+        "bench",
+        "--runs", "2", "--steps", "3", "--concurrency", "2", "--no-encoding",
+        "--scaling-steps", "10", "--scaling-samples", "2", "--writers", "2",
+        "--writer-steps", "2", "--isolation-others", "0,2", "--no-progress",
+        "--strict", "--json", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "embedded mongomock-motor" in done.stdout
+    assert json.loads(out.read_text())["config"]["runs"] == 2
+    helped = run_process(installed_script(), "bench", "--help")
+    assert helped.returncode == 0 and "mongo-wfstore bench" in helped.stdout

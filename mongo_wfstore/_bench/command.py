@@ -31,11 +31,11 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str = "python -m mongo_wfstore._bench") -> argparse.ArgumentParser:
     """The command's options; each default is `BenchConfig`'s."""
     default = BenchConfig()
     parser = argparse.ArgumentParser(
-        prog="python -m mongo_wfstore._bench",
+        prog=prog,
         description=(
             "Run the same workflow-engine workload on this store, a read-modify-write "
             "store and a two-collection store, side by side: ops/s, latency, commands "
@@ -181,10 +181,10 @@ def _redacted(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     """Run the benchmark as a command; returns the exit status."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    parser = build_parser() if prog is None else build_parser(prog)
     args = parser.parse_args(args_list)
     try:
         config = config_from_args(args, args_list)

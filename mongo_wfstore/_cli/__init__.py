@@ -1,4 +1,4 @@
-"""The `mongo-wfstore` command-line tool: index setup, runs, purging.
+"""The `mongo-wfstore` command-line tool: demo, index setup, runs, purging, gc, bench.
 
 It needs the `cli` extra (typer and rich): `pip install 'mongo-wfstore[cli]'`.
 `main` is the console script's entry point; without the extra it says so in
@@ -8,8 +8,8 @@ never imports typer or rich, so the plain library install does not need them.
 Layout: `app` builds the typer application and registers one function per
 command; `common` holds what every command shares (connection options, error
 handling, output); `clients` opens a MongoDB client for a connection string,
-or the in-memory mongomock-motor one for `mock://`; `indexes`, `runs` and
-`purge` hold the commands.
+or the in-memory mongomock-motor one for `mock://`; `demo`, `indexes`,
+`runs`, `purge` and `maintenance` (`gc`, `bench`) hold the commands.
 """
 
 from __future__ import annotations

@@ -1,31 +1,39 @@
 """The typer application: every command of `mongo-wfstore`, registered in one place.
 
-A command is one function in a module of this package (`indexes`, `runs`,
-`purge`), registered here with one line. Still to come, from the store work
-under way: `runs list` (on `list_runs`) in `runs`, and `demo`, which will run
-on the in-memory database (`mock://`, see `clients`) when neither `--uri` nor
-`$MONGODB_URI` is given.
+A command is one function in a module of this package (`demo`, `indexes`,
+`runs`, `purge`, `maintenance`), registered here with one line.
 """
 
 from __future__ import annotations
 
 import typer
 
-from . import indexes, purge, runs
+from . import demo, indexes, maintenance, purge, runs
 
 __all__ = ["app", "runs_app"]
 
 app = typer.Typer(
     name="mongo-wfstore",
-    help="Operate a mongo_wfstore runs collection: indexes, runs, purging.",
+    help="Workflow execution state on MongoDB: a demo, index setup, runs, purging, benchmarks.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,  # locals may hold a connection string's password
 )
-runs_app = typer.Typer(help="Look at or delete one run.", no_args_is_help=True)
+runs_app = typer.Typer(help="List, show or delete runs.", no_args_is_help=True)
 
+app.command("demo")(demo.demo)
 app.command("init-indexes")(indexes.init_indexes)
-app.command("purge")(purge.purge)
 app.add_typer(runs_app, name="runs")
+runs_app.command("list")(runs.list_runs)
 runs_app.command("show")(runs.show)
 runs_app.command("delete")(runs.delete)
+app.command("purge")(purge.purge)
+app.command("gc")(maintenance.gc)
+app.command(
+    "bench",
+    context_settings={
+        "allow_extra_args": True,
+        "ignore_unknown_options": True,
+        "help_option_names": [],  # --help goes to the benchmark's own parser
+    },
+)(maintenance.bench)

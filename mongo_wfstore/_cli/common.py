@@ -58,6 +58,7 @@ __all__ = [
     "run",
     "stderr_console",
     "stdout_console",
+    "clock",
     "timestamp",
 ]
 
@@ -203,13 +204,25 @@ def print_json(value: Any) -> None:
 
 
 def stdout_console() -> Console:
-    """A rich console on the current stdout (tables, summaries)."""
-    return Console(file=sys.stdout, highlight=False)
+    """A rich console on the current stdout (tables, summaries).
+
+    Piped or redirected, rich would assume 80 columns and fold the tables: it
+    gets 140 instead.
+    """
+    console = Console(file=sys.stdout, highlight=False)
+    if not console.is_terminal:
+        console = Console(file=sys.stdout, highlight=False, width=140)
+    return console
 
 
 def stderr_console() -> Console:
     """A rich console on the current stderr (progress bars, warnings)."""
     return Console(file=sys.stderr, highlight=False)
+
+
+def clock(value: datetime | None) -> str:
+    """A UTC time of day as `03:04:05.678`; empty for None."""
+    return timestamp(value)[11:-1]
 
 
 def timestamp(value: datetime | None) -> str:

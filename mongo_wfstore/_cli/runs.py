@@ -1,9 +1,7 @@
-"""`mongo-wfstore runs ...`: look at one run, delete one run.
+"""`mongo-wfstore runs ...`: list runs, look at one run, delete one run.
 
-Both go through `MongoWorkflowStore` (`get_run`, `list_steps`, `delete_run`),
-so they read and delete exactly what an engine would. `runs list` (on the
-store's `list_runs`) belongs here too, as one more function registered in
-`app`.
+All go through `MongoWorkflowStore` (`list_runs`, `get_run`, `list_steps`,
+`delete_run`), so they read and delete exactly what an engine would.
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from .._models import TaskStatus, WorkflowExecutionState, WorkflowStepState
+from .._models import RunPage, TaskStatus, WorkflowExecutionState, WorkflowStepState
 from .._mongo import MongoWorkflowStore
 from .common import (
     DEFAULT_COLLECTION,
@@ -29,6 +27,7 @@ from .common import (
     Target,
     TimeoutOption,
     UriOption,
+    clock,
     fail,
     print_json,
     run,
@@ -37,7 +36,15 @@ from .common import (
     timestamp,
 )
 
-__all__ = ["delete", "preview", "show"]
+__all__ = [
+    "definition_table",
+    "delete",
+    "list_runs",
+    "preview",
+    "run_table",
+    "show",
+    "steps_table",
+]
 
 RunIdArgument = Annotated[str, typer.Argument(metavar="RUN_ID", help="The run's run_task_id.")]
 
@@ -51,6 +58,66 @@ _STATUS_STYLES = {
 }
 
 _PREVIEW_LENGTH = 60
+
+
+def list_runs(
+    thread: Annotated[str | None, typer.Option("--thread", help="Only this thread's runs.")] = None,
+    agent: Annotated[str | None, typer.Option("--agent", help="Only this agent's runs.")] = None,
+    user: Annotated[str | None, typer.Option("--user", help="Only this user's runs.")] = None,
+    workspace: Annotated[
+        str | None, typer.Option("--workspace", help="Only this workspace's runs.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="Runs per page (1 to 1000).")] = 20,
+    cursor: Annotated[
+        str | None, typer.Option("--cursor", help="The next_cursor of the previous page.")
+    ] = None,
+    json_output: JsonOption = False,
+    uri: UriOption = None,
+    db: DbOption = DEFAULT_DB,
+    collection: CollectionOption = DEFAULT_COLLECTION,
+    timeout: TimeoutOption = DEFAULT_TIMEOUT_MS,
+) -> None:
+    """List runs, newest first, filtered by thread, agent, user and workspace.
+
+    One page at a time: the last line gives the --cursor of the next page.
+    With --json, prints {"items": [...], "next_cursor": ...}.
+    """
+    target = Target(uri, db, collection, timeout)
+
+    async def load(coll: Any) -> RunPage:
+        return await MongoWorkflowStore(coll).list_runs(
+            thread_id=thread,
+            agent_id=agent,
+            user_id=user,
+            workspace_id=workspace,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    page = run(target, load)
+    if json_output:
+        print_json(json.loads(page.model_dump_json()))
+        return
+    table = Table(title=f"Runs in {target.namespace}, newest first", title_justify="left")
+    for column in ("run", "agent", "thread", "user", "workspace", "created", "updated", "rev"):
+        table.add_column(column, no_wrap=column in ("created", "updated"))
+    for state in page.items:
+        table.add_row(
+            Text(state.run_task_id),
+            Text(state.agent_id),
+            Text(state.thread_id),
+            Text(state.user_id),
+            Text(state.workspace_id or ""),
+            Text(timestamp(state.created_at)),
+            Text(timestamp(state.updated_at)),
+            Text(str(state.revision or "")),
+        )
+    console = stdout_console()
+    console.print(table)
+    if page.next_cursor:
+        console.print(Text(f"more: --cursor {page.next_cursor}"))
+    else:
+        console.print(Text(f"{len(page.items)} run(s), last page"))
 
 
 def show(
@@ -93,9 +160,9 @@ def show(
             )
         )
     else:
-        console.print(_run_table(state))
-        console.print(_definition_table(state))
-    console.print(_steps_table(run_id, steps))
+        console.print(run_table(state))
+        console.print(definition_table(state))
+    console.print(steps_table(run_id, steps))
 
 
 def delete(
@@ -167,7 +234,7 @@ def _duration(started: datetime | None, completed: datetime | None) -> str:
     return f"{hours} h {minutes:02d} min"
 
 
-def _run_table(state: WorkflowExecutionState) -> Table:
+def run_table(state: WorkflowExecutionState) -> Table:
     """The run-level fields as a two-column table."""
     table = Table(title=f"Run {state.run_task_id}", title_justify="left", show_header=False)
     table.add_column("field", style="bold", no_wrap=True)
@@ -188,7 +255,7 @@ def _run_table(state: WorkflowExecutionState) -> Table:
     return table
 
 
-def _definition_table(state: WorkflowExecutionState) -> Table:
+def definition_table(state: WorkflowExecutionState) -> Table:
     """The definition's steps: id, label, kind, dependencies."""
     definition = state.definition
     table = Table(
@@ -203,14 +270,20 @@ def _definition_table(state: WorkflowExecutionState) -> Table:
     return table
 
 
-def _steps_table(run_id: str, steps: list[WorkflowStepState]) -> Table:
-    """The stored steps in first-insertion order."""
-    table = Table(title=f"Steps of {run_id} ({len(steps)})", title_justify="left")
-    for column in ("step", "status", "started", "completed", "duration", "result"):
-        table.add_column(column, no_wrap=column in ("status", "started", "completed"))
+def steps_table(run_id: str, steps: list[WorkflowStepState]) -> Table:
+    """The stored steps in first-insertion order: status, timings (UTC), result."""
+    day = next((timestamp(s.started_at)[:10] for s in steps if s.started_at is not None), "")
+    title = f"Steps of {run_id} ({len(steps)})" + (f", times UTC on {day}" if day else "")
+    table = Table(title=title, title_justify="left")
+    table.add_column("step", overflow="fold")
+    table.add_column("status", no_wrap=True)
+    table.add_column("started", no_wrap=True)
+    table.add_column("completed", no_wrap=True)
+    table.add_column("duration", no_wrap=True, justify="right")
+    table.add_column("result", overflow="fold", ratio=1)
     waits = any(step.wait_task_id for step in steps)
     if waits:
-        table.add_column("wait task")
+        table.add_column("wait task", overflow="fold")
     for step in steps:
         status = TaskStatus(step.status)
         if step.error is not None:
@@ -220,8 +293,8 @@ def _steps_table(run_id: str, steps: list[WorkflowStepState]) -> Table:
         row = [
             Text(step.step_id),
             Text(status.value, style=_STATUS_STYLES.get(status, "")),
-            Text(timestamp(step.started_at)),
-            Text(timestamp(step.completed_at)),
+            Text(_day_or_clock(step.started_at, day)),
+            Text(_day_or_clock(step.completed_at, day)),
             Text(_duration(step.started_at, step.completed_at)),
             result,
         ]
@@ -229,3 +302,9 @@ def _steps_table(run_id: str, steps: list[WorkflowStepState]) -> Table:
             row.append(Text(step.wait_task_id or ""))
         table.add_row(*row)
     return table
+
+
+def _day_or_clock(value: datetime | None, day: str) -> str:
+    """The time of day if `value` falls on `day`, else the full timestamp."""
+    text = timestamp(value)
+    return clock(value) if text[:10] == day else text
