@@ -129,7 +129,7 @@ class GridFSBlobStore(BlobStore):
                 )
             except DRIVER_ERRORS as exc:
                 raise translate_error(
-                    exc, f"storing blob {blob.slot!r} of run {blob.run_task_id!r}"
+                    exc, f"storing blob {blob.slot!r} of run {blob.run_task_id!r}", write=True
                 ) from exc
 
     async def get(self, sizes: Mapping[ObjectId, int]) -> dict[ObjectId, bytes]:
@@ -161,7 +161,7 @@ class GridFSBlobStore(BlobStore):
             await self.files.delete_many({"_id": {"$in": ids}})
             await self.chunks.delete_many({"files_id": {"$in": ids}})
         except DRIVER_ERRORS as exc:
-            raise translate_error(exc, f"deleting {len(ids)} blob(s)") from exc
+            raise translate_error(exc, f"deleting {len(ids)} blob(s)", write=True) from exc
 
     async def candidates(self, older_than: datetime) -> dict[str, list[ObjectId]]:
         try:

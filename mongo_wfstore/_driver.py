@@ -184,22 +184,22 @@ def is_too_large(exc: BaseException) -> bool:
     return isinstance(exc, OperationFailure) and exc.code in TOO_LARGE_CODES
 
 
-def translate_error(exc: BaseException, doing: str) -> WorkflowStoreError:
+def translate_error(exc: BaseException, doing: str, *, write: bool = False) -> WorkflowStoreError:
     """The `WorkflowStoreError` for a driver error raised while `doing` something.
 
     Network errors, timeouts and write-concern errors become
-    `DatabaseUnavailableError` (the write may have been applied); a value the
-    driver could not encode becomes `InvalidInputError`; anything else from the
-    server becomes `DatabaseError` with its code and details.
+    `DatabaseUnavailableError` (for a `write`, the message says it may have been
+    applied); a value the driver could not encode becomes `InvalidInputError`;
+    anything else from the server becomes `DatabaseError` with its code and details.
     """
     if isinstance(exc, WorkflowStoreError):
         return exc
     if isinstance(exc, PyMongoError) and (
         isinstance(exc, ConnectionFailure | WriteConcernError) or exc.timeout
     ):
+        ambiguous = ", the write may or may not have been applied" if write else ""
         return DatabaseUnavailableError(
-            f"{doing}: the database is unavailable, the write may or may not "
-            f"have been applied ({type(exc).__name__}: {exc})",
+            f"{doing}: the database is unavailable{ambiguous} ({type(exc).__name__}: {exc})",
             code=getattr(exc, "code", None),
             details=getattr(exc, "details", None),
         )

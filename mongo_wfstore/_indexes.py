@@ -570,7 +570,9 @@ async def _apply(
             done.append(f"created {entry.name}")
     except DRIVER_ERRORS as exc:
         already = f"; already done: {', '.join(done)}" if done else "; nothing was changed"
-        raise translate_error(exc, f"setting up the indexes of {namespace}{already}") from exc
+        raise translate_error(
+            exc, f"setting up the indexes of {namespace}{already}", write=True
+        ) from exc
 
 
 async def _drop(collection: AdminCollectionLike, name: str) -> None:

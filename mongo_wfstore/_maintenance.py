@@ -137,7 +137,7 @@ async def purge_runs(
             if progress is not None:
                 progress(deleted, matched)
     except DRIVER_ERRORS as exc:
-        raise translate_error(exc, f"{doing} ({deleted} deleted so far)") from exc
+        raise translate_error(exc, f"{doing} ({deleted} deleted so far)", write=True) from exc
     logger.debug("%s: %d of %d deleted in %d batches", doing, deleted, matched, batches)
     return PurgeResult(cutoff, matched, deleted, batches, blobs_deleted=blobs_deleted)
 

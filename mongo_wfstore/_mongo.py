@@ -322,6 +322,7 @@ class MongoWorkflowStore(WorkflowStore):
                 self._match(run_task_id), projection=_REGISTRY
             ),
             f"deleting run {run_task_id!r}",
+            write=True,
         )
         if deleted is None:
             if self._tenant is not None:
@@ -732,12 +733,14 @@ class MongoWorkflowStore(WorkflowStore):
         """`doc`, copied as a server would send it if the driver may share it."""
         return bson.decode(bson.encode(doc)) if self._copy_results else doc
 
-    async def _call(self, command: Callable[[], Awaitable[Any]], doing: str) -> Any:
+    async def _call(
+        self, command: Callable[[], Awaitable[Any]], doing: str, *, write: bool = False
+    ) -> Any:
         """Await one driver command, translating its errors."""
         try:
             return await command()
         except DRIVER_ERRORS as exc:
-            raise translate_error(exc, doing) from exc
+            raise translate_error(exc, doing, write=write) from exc
 
     async def _write(
         self,
@@ -775,7 +778,7 @@ class MongoWorkflowStore(WorkflowStore):
                     run_size=await self._stored_size(run_task_id),
                 ) from exc
             what = f"step {step_id!r} of run {run_task_id!r}" if step_id else f"run {run_task_id!r}"
-            raise translate_error(exc, f"writing {what}") from exc
+            raise translate_error(exc, f"writing {what}", write=True) from exc
         if before is None:
             return {} if upsert else _Outcome.MISSED  # an upsert that inserted
         return dict(before)

@@ -583,3 +583,13 @@ async def test_a_document_from_a_newer_layout_is_refused_not_misread(
         await mongo_store.get_run("run-1")
     with pytest.raises(SchemaVersionError):
         await mongo_store.list_steps("run-1")
+
+
+async def test_only_a_failed_write_is_said_to_be_ambiguous() -> None:
+    store = MongoWorkflowStore(_Failing(AutoReconnect("reset")))  # type: ignore[arg-type]
+    with pytest.raises(DatabaseUnavailableError) as read:
+        await store.get_run("run-1")
+    assert "may or may not have been applied" not in str(read.value)
+    with pytest.raises(DatabaseUnavailableError) as write:
+        await store.upsert_step("run-1", WorkflowStepState(step_id="a"))
+    assert "may or may not have been applied" in str(write.value)
