@@ -53,7 +53,6 @@ from ._offload import (
     Offloader,
     WritePlan,
     apply_changes,
-    context_key_path,
     context_step_path,
     is_marker,
     registry_ids,
@@ -288,7 +287,7 @@ class InMemoryWorkflowStore(WorkflowStore):
         check_step(run_task_id, step)
         doc = step_document(run_task_id, step)
         plan = WritePlan(run_task_id)
-        self._offload_result(plan, doc, [results_path(step.step_id)])
+        self._offloader.step_result(plan, doc, [results_path(step.step_id)])
         encoded = bson.encode(doc)
 
         def apply() -> dict[str, Any] | None:
@@ -346,14 +345,7 @@ class InMemoryWorkflowStore(WorkflowStore):
         doc = step_document(run_task_id, step)
         context_sets = context_sets_for(run_task_id, step_id, doc.get("result"), updates)
         plan = WritePlan(run_task_id)
-        context_sets["steps"][escape_key(step_id)] = self._offload_result(
-            plan, doc, [results_path(step_id), context_step_path(step_id)]
-        )
-        for key in list(context_sets):
-            if key != "steps":
-                context_sets[key] = self._offloader.slot(
-                    plan, context_key_path(key), context_sets[key]
-                )
+        self._offloader.commit(plan, step_id, doc, context_sets)
         payload_size = len(bson.encode(commit_payload(doc, context_sets)))
         encoded = bson.encode(doc)
 
@@ -407,7 +399,7 @@ class InMemoryWorkflowStore(WorkflowStore):
         completed = completed_step_document(stored, status, stored_result, error, idempotency_key)
         written = dict(completed)
         plan = WritePlan(run_task_id)
-        in_context = self._offload_result(
+        in_context = self._offloader.step_result(
             plan, written, [results_path(step_id), context_step_path(step_id)]
         )
         context_sets = {"steps": {escape_key(step_id): in_context}}
@@ -488,13 +480,6 @@ class InMemoryWorkflowStore(WorkflowStore):
         run.updated_at = utc_now()
         run.revision += 1
         return before
-
-    def _offload_result(self, plan: WritePlan, doc: dict[str, Any], paths: list[str]) -> Any:
-        if "result" not in doc:
-            plan.unsets.extend(paths)
-            return None
-        doc["result"] = self._offloader.shared_slot(plan, paths, doc["result"])
-        return doc["result"]
 
     async def _decode_steps(self, encoded: list[bytes]) -> list[WorkflowStepState]:
         doc = {"steps": [bson.decode(step) for step in encoded]}

@@ -85,7 +85,6 @@ from ._offload import (
     DEFAULT_OFFLOAD_THRESHOLD,
     Offloader,
     WritePlan,
-    context_key_path,
     context_step_path,
     registry_ids,
     resolve_blobs,
@@ -387,7 +386,7 @@ class MongoWorkflowStore(WorkflowStore):
         step_id = step.step_id
         doc = step_document(run_task_id, step)
         plan = WritePlan(run_task_id)
-        self._offload_result(plan, doc, [results_path(step_id)])
+        self._offloader.step_result(plan, doc, [results_path(step_id)])
         match = self._match(run_task_id)
         now = utc_now()
         # "steps.$" last: mongomock drops $set paths that follow it.
@@ -482,13 +481,7 @@ class MongoWorkflowStore(WorkflowStore):
         sets = context_sets_for(run_task_id, step_id, doc.get("result"), updates)
         payload = commit_payload(doc, sets)
         plan = WritePlan(run_task_id)
-        stored_key = escape_key(step_id)
-        sets["steps"][stored_key] = self._offload_result(
-            plan, doc, [results_path(step_id), context_step_path(step_id)]
-        )
-        for key in list(sets):
-            if key != "steps":
-                sets[key] = self._offloader.slot(plan, context_key_path(key), sets[key])
+        self._offloader.commit(plan, step_id, doc, sets)
         match = {**self._run_match(run_task_id, expected_revision), **CONTEXT_MERGEABLE}
 
         async def write() -> dict[str, Any]:
@@ -566,7 +559,7 @@ class MongoWorkflowStore(WorkflowStore):
                 waiting, status, stored_result, error, idempotency_key
             )
             plan = WritePlan(run_task_id)
-            stored = self._offload_result(
+            stored = self._offloader.step_result(
                 plan, completed, [results_path(step_id), context_step_path(step_id)]
             )
             sets = {"steps": {escape_key(step_id): stored}}
@@ -818,14 +811,6 @@ class MongoWorkflowStore(WorkflowStore):
         replaced = plan.replaced(before)
         if replaced:
             await self.blobs.delete_quietly(replaced)
-
-    def _offload_result(self, plan: WritePlan, doc: dict[str, Any], paths: list[str]) -> Any:
-        """Offload a stored step's `result` if large (registered at `paths`)."""
-        if "result" not in doc:
-            plan.unsets.extend(paths)
-            return None
-        doc["result"] = self._offloader.shared_slot(plan, paths, doc["result"])
-        return doc["result"]
 
     async def _resolve(self, docs: list[dict[str, Any]]) -> None:
         """Replace blob references in stored documents by their values."""

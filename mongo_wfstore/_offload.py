@@ -160,6 +160,29 @@ class Offloader:
                 plan.sets[path] = blob_id
         return stored if blob_id is None else self._marker(plan, blob_id)
 
+    def step_result(self, plan: WritePlan, step: dict[str, Any], paths: list[str]) -> Any:
+        """Offload a stored step's `result` if large (registered at `paths`), in
+        place; returns what the step now holds there (None: no result).
+        """
+        if "result" not in step:
+            plan.unsets.extend(paths)
+            return None
+        step["result"] = self.shared_slot(plan, paths, step["result"])
+        return step["result"]
+
+    def commit(
+        self, plan: WritePlan, step_id: str, step: dict[str, Any], sets: dict[str, Any]
+    ) -> None:
+        """Offload, in place, what a step commit writes: the step's result (one blob
+        for the step and `context.steps.<step_id>`) and each context update.
+        """
+        sets["steps"][escape_key(step_id)] = self.step_result(
+            plan, step, [results_path(step_id), context_step_path(step_id)]
+        )
+        for key in list(sets):
+            if key != "steps":
+                sets[key] = self.slot(plan, context_key_path(key), sets[key])
+
     def context(self, plan: WritePlan, stored: Any) -> Any:
         """A whole context to store, offloading its slots; replaces the context registry."""
         registry: dict[str, Any] = {}
