@@ -18,7 +18,7 @@ import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from pydantic import JsonValue
@@ -422,9 +422,18 @@ class Tenant:
         return f"tenant (user {self.user_id!r}, workspace {self.workspace_id!r})"
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MILLISECOND = timedelta(milliseconds=1)
+
+
 def encode_cursor(created_at: datetime, run_task_id: str) -> str:
-    """The opaque cursor of the page that starts after this run."""
-    millis = round(created_at.timestamp() * 1000)
+    """The opaque cursor of the page that starts after this run.
+
+    Milliseconds since 1970 are computed in integers: a float timestamp is off by
+    microseconds for dates far from 1970, and the next page would then repeat or
+    skip runs.
+    """
+    millis = (created_at - _EPOCH) // _MILLISECOND
     raw = json.dumps([millis, run_task_id], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -438,7 +447,7 @@ def decode_cursor(cursor: object) -> tuple[datetime, str]:
         millis, run_task_id = json.loads(raw)
         if type(millis) is not int or not isinstance(run_task_id, str):
             raise ValueError("bad fields")
-        created_at = datetime.fromtimestamp(millis / 1000, tz=timezone.utc)
+        created_at = _EPOCH + millis * _MILLISECOND
     except (TypeError, ValueError, binascii.Error, OverflowError, OSError):
         raise InvalidInputError(
             f"cursor {cursor!r:.60} is not a cursor returned by list_runs"
