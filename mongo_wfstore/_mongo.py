@@ -218,14 +218,22 @@ class MongoWorkflowStore(WorkflowStore):
             stored = encode_value(context)
         except UnstorableValue as exc:
             raise exc.to_input_error("context", run_task_id=run_task_id) from None
-        result = await self._update(
-            self._run_match(run_task_id, expected_revision),
-            {"$set": {"context": stored, "updated_at": utc_now()}, "$inc": {"revision": 1}},
-            run_task_id=run_task_id,
-            payload={"context": stored},
-        )
-        if result.matched_count == 0:
-            raise await self._why_not_written(run_task_id, expected_revision)
+        for attempt in range(_MAX_ATTEMPTS):
+            result = await self._update(
+                self._run_match(run_task_id, expected_revision),
+                {"$set": {"context": stored, "updated_at": utc_now()}, "$inc": {"revision": 1}},
+                run_task_id=run_task_id,
+                payload={"context": stored},
+            )
+            if result.matched_count:
+                return
+            # Matched nothing; the run may have been created (or moved to the
+            # expected revision) before the read that says why: then try again.
+            error = await self._why_not_written(run_task_id, expected_revision)
+            if not isinstance(error, _Raced):
+                raise error
+            logger.debug("update_context %r lost a race (attempt %d)", run_task_id, attempt + 1)
+        raise ContentionError(run_task_id, None, _MAX_ATTEMPTS)
 
     async def delete_run(self, run_task_id: str) -> None:
         """Delete the run document with its steps; one command.

@@ -14,10 +14,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mongo_wfstore import WorkflowStore
+from mongo_wfstore import MongoWorkflowStore, WorkflowStore
 from mongo_wfstore._store import decode_cursor, encode_cursor
 
 from .test_contract import new_state
+from .test_mongo_design import mock_store
 
 UTC = timezone.utc
 
@@ -62,3 +63,40 @@ async def test_paging_lists_each_run_once_when_created_at_is_far_from_1970(
 def test_a_cursor_decodes_to_exactly_what_it_encodes(created_at: datetime, run: Any) -> None:
     created_at = created_at.replace(microsecond=created_at.microsecond // 1000 * 1000)
     assert decode_cursor(encode_cursor(created_at, run)) == (created_at, run)
+
+
+# ── found by the race test (tests/test_races.py) ────────────────────────────
+
+
+class _AfterAMiss:
+    """Runs `action` (another writer) right after the first update that matched nothing."""
+
+    def __init__(self, inner: Any, action: Any) -> None:
+        self._inner = inner
+        self._action = action
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def update_one(self, filter: Any, update: Any, upsert: bool = False) -> Any:
+        result = await self._inner.update_one(filter, update, upsert=upsert)
+        if result.matched_count == 0 and self._action is not None:
+            action, self._action = self._action, None
+            await action()
+        return result
+
+
+@pytest.mark.parametrize("expected_revision", [None, 1])
+async def test_update_context_racing_the_create_of_its_run_is_retried_not_leaked(
+    expected_revision: int | None,
+) -> None:
+    # update_context matched nothing (no run yet); the run was created before its
+    # follow-up read, which then found the run: the store raised its private
+    # `_Raced` marker, which is not a WorkflowStoreError. Shrunk input: the batch
+    # [update_context("r1", {"v": 0}), create_run(r1)] with seed 0.
+    store, raw = mock_store()
+    state = new_state("r1")
+    racing = MongoWorkflowStore(_AfterAMiss(raw, lambda: store.create_run(state)))
+    await racing.update_context("r1", {"v": 0}, expected_revision=expected_revision)
+    got = await store.get_run("r1")
+    assert got is not None and got.context == {"v": 0} and got.revision == 2
