@@ -13,7 +13,7 @@ The encoding keeps ordinary payloads as they are, readable and queryable in the
 mongo shell. It changes only what a server refuses or would give back
 differently:
 
-- A field name that is empty, starts with `$`, or contains `.`, `%`, NUL or a lone
+- A field name that is empty, or contains `$`, `.`, `%`, NUL or a lone
   surrogate is percent-escaped (`$ref` is stored as `%24ref`, `a.b` as `a%2Eb`,
   `""` as `%`, a lone surrogate as `%uD800`). Dicts keep their structure, so an
   update can address any key by path (`context.steps.<step_id>`).
@@ -156,7 +156,7 @@ def _path_part(key: object) -> str:
 def _key_needs_escape(key: str) -> bool:
     return (
         not key
-        or key[0] == "$"
+        or "$" in key
         or "." in key
         or "%" in key
         or "\x00" in key
@@ -174,9 +174,10 @@ def escape_key(key: str) -> str:
         return key
     if not key:
         return "%"
-    escaped = key.replace("%", "%25").replace(".", "%2E").replace("\x00", "%00")
-    if escaped[0] == "$":
-        escaped = "%24" + escaped[1:]
+    # Every `$`, not only a leading one: then no update path built from stored
+    # keys holds a `$` (only the positional `steps.$` does), which mongomock
+    # would read as positional wherever it appears.
+    escaped = key.replace("%", "%25").replace(".", "%2E").replace("\x00", "%00").replace("$", "%24")
     if has_lone_surrogate(escaped):
         escaped = _SURROGATE.sub(lambda match: f"%u{ord(match.group()):04X}", escaped)
     return escaped

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mongo_wfstore import MongoWorkflowStore, WorkflowStore
+from mongo_wfstore import MongoWorkflowStore, WorkflowStepState, WorkflowStore
 from mongo_wfstore._store import decode_cursor, encode_cursor
 
 from .test_contract import new_state
@@ -100,3 +100,25 @@ async def test_update_context_racing_the_create_of_its_run_is_retried_not_leaked
     await racing.update_context("r1", {"v": 0}, expected_revision=expected_revision)
     got = await store.get_run("r1")
     assert got is not None and got.context == {"v": 0} and got.revision == 2
+
+
+@pytest.mark.parametrize(
+    ("step_id", "key"), [("t.$", "k"), ("a$b", "k"), ("a", "k$"), ("x$", "$y$"), ("$", "$$")]
+)
+async def test_a_dollar_inside_a_step_id_or_update_key_is_merged_like_any_other(
+    store: WorkflowStore, step_id: str, key: str
+) -> None:
+    # Keys with a `$` that is not the first character were stored as they were,
+    # so update paths such as `context.steps.t%2E$` held a `$`. mongomock (which
+    # the README recommends for tests) reads any path with a `$` in it as
+    # positional: KeyError, or later `$` paths written into the wrong
+    # sub-document. Shrunk input: the batch [create_run(r1), commit_step(r1,
+    # "t.$")]. Every `$` in a key is now escaped (`%24`); old forms still decode.
+    await store.create_run(new_state("r1").with_context({"v": 0}))
+    await store.commit_step("r1", WorkflowStepState(step_id=step_id, result=1))
+    await store.commit_step(
+        "r1", WorkflowStepState(step_id=step_id, result=2), context_updates={key: 3}
+    )
+    got = await store.get_run("r1")
+    assert got is not None and got.context == {"v": 0, "steps": {step_id: 2}, key: 3}
+    assert [(s.step_id, s.result) for s in await store.list_steps("r1")] == [(step_id, 2)]
