@@ -473,19 +473,19 @@ class MongoWorkflowStore(WorkflowStore):
                     update["$set"][f"steps.$.{name}"] = value
             if unset:
                 update["$unset"] = unset
-            written = await self._update(
-                {
-                    **self._match(run_task_id),
-                    **RUN_EXISTS,
-                    **CONTEXT_MERGEABLE,
-                    "steps": {
-                        "$elemMatch": {
-                            "step_id": step_id,
-                            "wait_task_id": wait_task_id,
-                            "status": TaskStatus.INPUT_REQUIRED.value,
-                        }
-                    },
+            still_waiting: dict[str, Any] = {
+                **self._match(run_task_id),
+                **RUN_EXISTS,
+                "steps": {
+                    "$elemMatch": {
+                        "step_id": step_id,
+                        "wait_task_id": wait_task_id,
+                        "status": TaskStatus.INPUT_REQUIRED.value,
+                    }
                 },
+            }
+            written = await self._update(
+                {**still_waiting, **CONTEXT_MERGEABLE},
                 update,
                 run_task_id=run_task_id,
                 step_id=step_id,
@@ -493,13 +493,13 @@ class MongoWorkflowStore(WorkflowStore):
             )
             if written.matched_count:
                 return run_task_id, decode_step(bson.decode(bson.encode(completed)))
-            merge_ok = await self._find_one(
-                {**self._match(run_task_id), **CONTEXT_MERGEABLE},
+            # Matched nothing. The context is to blame only if the step still
+            # waits in this run; else the wait moved on (completed, deleted,
+            # rewritten): look it up again.
+            if await self._find_one(
+                {**still_waiting, "$nor": [CONTEXT_MERGEABLE]},
                 {"_id": 1},
                 f"checking the context of run {run_task_id!r}",
-            )
-            if merge_ok is None and await self._find_one(
-                self._match(run_task_id), {"_id": 1}, f"reading run {run_task_id!r}"
             ):
                 raise _context_shape_error(run_task_id)
         raise ContentionError(run_task_id, None, _MAX_ATTEMPTS)

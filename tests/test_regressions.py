@@ -14,7 +14,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mongo_wfstore import MongoWorkflowStore, WorkflowStepState, WorkflowStore
+from mongo_wfstore import (
+    MongoWorkflowStore,
+    TaskStatus,
+    WaitNotFoundError,
+    WorkflowStepState,
+    WorkflowStore,
+)
 from mongo_wfstore._store import decode_cursor, encode_cursor
 
 from .test_contract import new_state
@@ -122,3 +128,56 @@ async def test_a_dollar_inside_a_step_id_or_update_key_is_merged_like_any_other(
     got = await store.get_run("r1")
     assert got is not None and got.context == {"v": 0, "steps": {step_id: 2}, key: 3}
     assert [(s.step_id, s.result) for s in await store.list_steps("r1")] == [(step_id, 2)]
+
+
+class _BeforeTheWrite:
+    """Runs `action` (another writer) right before the first update whose filter
+    matches `when` (a predicate on the filter)."""
+
+    def __init__(self, inner: Any, when: Any, action: Any) -> None:
+        self._inner = inner
+        self._when = when
+        self._action = action
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def update_one(self, filter: Any, update: Any, upsert: bool = False) -> Any:
+        if self._action is not None and self._when(filter):
+            action, self._action = self._action, None
+            await action()
+        return await self._inner.update_one(filter, update, upsert=upsert)
+
+
+def _completes(filter: Any) -> bool:
+    return "$elemMatch" in str(filter.get("steps", ""))
+
+
+def _waiting(started_at: datetime | None = None) -> WorkflowStepState:
+    return WorkflowStepState(
+        step_id="ask",
+        status=TaskStatus.INPUT_REQUIRED,
+        wait_task_id="w1",
+        started_at=started_at,
+    )
+
+
+async def test_complete_wait_racing_a_delete_and_a_new_stub_finds_no_wait() -> None:
+    # Between complete_wait's lookup and its write, the run was deleted and a
+    # step written under the same id (a stub, no context). The write matched
+    # nothing; the check that says why saw a document without an object context
+    # and raised InvalidInputError ("the context must be a JSON object"), which
+    # no serial order gives. Shrunk input: [delete_run(r1), delete_run(r1),
+    # upsert_step(r1, s1), complete_wait(w1)] with seed 0.
+    store, raw = mock_store()
+    await store.create_run(new_state("r1").with_context({}))
+    await store.upsert_step("r1", _waiting())
+
+    async def delete_and_write_a_step() -> None:
+        await store.delete_run("r1")
+        await store.upsert_step("r1", WorkflowStepState(step_id="s1"))
+
+    racing = MongoWorkflowStore(_BeforeTheWrite(raw, _completes, delete_and_write_a_step))
+    with pytest.raises(WaitNotFoundError):
+        await racing.complete_wait("w1", "yes")
+    assert [s.step_id for s in await store.list_steps("r1")] == ["s1"]
