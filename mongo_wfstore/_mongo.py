@@ -473,6 +473,9 @@ class MongoWorkflowStore(WorkflowStore):
                     update["$set"][f"steps.$.{name}"] = value
             if unset:
                 update["$unset"] = unset
+            # The fields the completion keeps (and returns) must still be as looked
+            # up, or the step returned would not be the step stored. (None matches
+            # a missing field.)
             still_waiting: dict[str, Any] = {
                 **self._match(run_task_id),
                 **RUN_EXISTS,
@@ -481,6 +484,7 @@ class MongoWorkflowStore(WorkflowStore):
                         "step_id": step_id,
                         "wait_task_id": wait_task_id,
                         "status": TaskStatus.INPUT_REQUIRED.value,
+                        "started_at": waiting.get("started_at"),
                     }
                 },
             }

@@ -181,3 +181,20 @@ async def test_complete_wait_racing_a_delete_and_a_new_stub_finds_no_wait() -> N
     with pytest.raises(WaitNotFoundError):
         await racing.complete_wait("w1", "yes")
     assert [s.step_id for s in await store.list_steps("r1")] == ["s1"]
+
+
+async def test_complete_wait_returns_the_step_as_stored_when_it_was_rewritten_meanwhile() -> None:
+    # Between the lookup and the write, another writer rewrote the waiting step
+    # (still waiting, another started_at). The write completed the rewritten
+    # step, but complete_wait returned the step built from its lookup: a
+    # started_at that was never stored with this completion.
+    store, raw = mock_store()
+    t0, t1 = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    await store.create_run(new_state("r1").with_context({}))
+    await store.upsert_step("r1", _waiting(t0))
+    racing = MongoWorkflowStore(
+        _BeforeTheWrite(raw, _completes, lambda: store.upsert_step("r1", _waiting(t1)))
+    )
+    _, returned = await racing.complete_wait("w1", "yes")
+    assert returned == await store.get_step("r1", "ask")
+    assert returned.started_at == t1 and returned.result == "yes"
