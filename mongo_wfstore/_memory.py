@@ -16,12 +16,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 import bson
 from pydantic import JsonValue
 
 from ._encoding import (
+    JSON_MARKER,
     SCHEMA_VERSION,
     UnstorableValue,
     closed_wait,
@@ -391,10 +392,15 @@ def _encode_result(wait_task_id: str, result: Any) -> Any:
         raise exc.to_input_error("result", wait_task_id=wait_task_id) from None
 
 
+def _is_object(stored: Any) -> TypeGuard[dict[str, Any]]:
+    """True if `stored` is a JSON object, not a value stored as JSON text."""
+    return isinstance(stored, dict) and JSON_MARKER not in stored
+
+
 def _merge_into_context(fields: dict[str, Any], run_task_id: str, sets: dict[str, Any]) -> None:
     """Apply `$set` of `context.<key>` and `context.steps.<step>` to stored fields."""
     context = fields.get("context")
-    if not isinstance(context, dict) or not isinstance(context.get("steps", {}), dict):
+    if not _is_object(context) or not _is_object(context.get("steps", {})):
         raise InvalidInputError(
             f"cannot merge a step into the context of run {run_task_id!r}: the context "
             "must be a JSON object whose 'steps', if present, is an object",

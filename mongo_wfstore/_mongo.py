@@ -49,6 +49,7 @@ from ._driver import (
 )
 from ._encoding import (
     COMPLETION_KEY,
+    JSON_MARKER,
     OPTIONAL_RUN_FIELDS,
     SCHEMA_VERSION,
     UnstorableValue,
@@ -97,12 +98,19 @@ RUN_EXISTS: dict[str, Any] = {"created_at": {"$exists": True}}
 """Filter part matching documents that are runs, not step-only stubs."""
 
 _OBJECT = {"$type": "object", "$not": {"$type": "array"}}
+_NOT_JSON_TEXT = {"$exists": False}
 CONTEXT_MERGEABLE: dict[str, Any] = {
     "context": _OBJECT,
-    "$or": [{"context.steps": {"$exists": False}}, {"context.steps": _OBJECT}],
+    f"context.{JSON_MARKER}": _NOT_JSON_TEXT,
+    "$or": [
+        {"context.steps": {"$exists": False}},
+        {"context.steps": _OBJECT, f"context.steps.{JSON_MARKER}": _NOT_JSON_TEXT},
+    ],
 }
 """Filter part: `context` is an object and `context.steps` is absent or one, so
 that `$set` of `context.steps.<id>` can neither fail nor write into an array.
+A value stored as JSON text (`{"%json": ...}`, say a context that is an integer
+past int64) is a BSON object but not a JSON object: it does not qualify.
 """
 
 _SIZE_QUERY_ERRORS: tuple[type[BaseException], ...] = (

@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mongo_wfstore import (
+    InvalidInputError,
     MongoWorkflowStore,
     TaskStatus,
     WaitNotFoundError,
@@ -23,6 +24,7 @@ from mongo_wfstore import (
 )
 from mongo_wfstore._store import decode_cursor, encode_cursor
 
+from .strategies import same
 from .test_contract import new_state
 from .test_mongo_design import mock_store
 
@@ -198,3 +200,29 @@ async def test_complete_wait_returns_the_step_as_stored_when_it_was_rewritten_me
     _, returned = await racing.complete_wait("w1", "yes")
     assert returned == await store.get_step("r1", "ask")
     assert returned.started_at == t1 and returned.result == "yes"
+
+
+# ── found reading the code behind the race above ────────────────────────────
+
+
+@pytest.mark.parametrize(
+    "context",
+    [2**64, "lone \ud800", {"steps": 2**64}, {"steps": "\udfff"}, {"steps": -(2**70)}],
+    ids=repr,
+)
+async def test_a_context_stored_as_json_text_is_not_an_object_to_merge_into(
+    store: WorkflowStore, context: Any
+) -> None:
+    # A context (or context.steps) that BSON cannot hold is stored as JSON text,
+    # {"%json": "..."}: a BSON object. The "is the context an object" check
+    # took it for one, so commit_step and complete_wait merged into it and the
+    # context read back as {"%json": "...", "steps": {...}}.
+    await store.create_run(new_state("r1").with_context(context))
+    await store.upsert_step("r1", _waiting())
+    with pytest.raises(InvalidInputError, match="context of run 'r1'"):
+        await store.commit_step("r1", WorkflowStepState(step_id="a", result=1))
+    with pytest.raises(InvalidInputError, match="context of run 'r1'"):
+        await store.complete_wait("w1", "yes")
+    got = await store.get_run("r1")
+    assert got is not None and same(got.context, context)
+    assert await store.list_steps("r1") == [_waiting()]
