@@ -74,6 +74,7 @@ __all__ = [
     "has_lone_surrogate",
     "path",
     "run_fields",
+    "server_field_order",
     "step_document",
     "unescape_key",
     "upgrade_document",
@@ -691,13 +692,40 @@ def context_sets_for(
                 f"context_updates[{key!r}]", run_task_id=run_task_id, step_id=step_id
             ) from None
     sets["steps"] = {escape_key(step_id): stored_result}
-    return sets
+    # In the order a server applies them, so that new keys land in the same order
+    # in every store (and on mongomock, which applies them in the order sent).
+    return dict(sorted(sets.items(), key=lambda item: server_field_order(item[0])))
+
+
+def server_field_order(name: str) -> tuple[int, int, bytes]:
+    """Sort key: the order in which MongoDB (5.0+) applies sibling paths of an update.
+
+    A server does not apply the paths of a `$set` in the order given: strings go
+    in byte order, except that names which are numbers go in numeric order ("9"
+    before "10"; "02", zero-padded, is a string). New fields are appended in this
+    order. (The server's `cmpPathsAndArrayIndexes`.)
+    """
+    raw = name.encode("utf-8", "surrogatepass")
+    first = raw[:1]
+    if not raw or first < b"0":
+        return (0, 0, raw)
+    if first > b"9":
+        return (4, 0, raw)
+    if first == b"0":
+        return (1 if len(raw) == 1 else 2, 0, raw)
+    return (3, len(raw), raw)  # numeric names: shorter first, then digit by digit
 
 
 def context_paths(sets: dict[str, Any]) -> dict[str, Any]:
-    """`context_sets_for`'s result as `$set` paths (`context.<key>`, `context.steps.<id>`)."""
-    paths = {f"context.{key}": value for key, value in sets.items() if key != "steps"}
-    paths.update({f"context.steps.{key}": value for key, value in sets["steps"].items()})
+    """`context_sets_for`'s result as `$set` paths (`context.<key>`, `context.steps.<id>`),
+    in the same order.
+    """
+    paths: dict[str, Any] = {}
+    for key, value in sets.items():
+        if key == "steps":
+            paths.update({f"context.steps.{step}": result for step, result in value.items()})
+        else:
+            paths[f"context.{key}"] = value
     return paths
 
 

@@ -226,3 +226,44 @@ async def test_a_context_stored_as_json_text_is_not_an_object_to_merge_into(
     got = await store.get_run("r1")
     assert got is not None and same(got.context, context)
     assert await store.list_steps("r1") == [_waiting()]
+
+
+# ── found reading the server's update code (a mock cannot show it) ──────────
+
+
+async def test_a_commit_adds_new_context_keys_in_the_order_a_server_applies_them(
+    store: WorkflowStore,
+) -> None:
+    # MongoDB 5.0+ applies the paths of one $set in its own field order
+    # (strings lexicographic, numeric names numerically: "9" before "10"), not
+    # in the order sent, and appends new fields in that order. The in-memory
+    # store and mongomock followed the order sent: a commit that adds several
+    # context keys left them in another order than a real server does. Both
+    # stores now apply (and send) them in the server's order.
+    await store.create_run(new_state("r1").with_context({"keep": 0}))
+    updates = {"z": 1, "10": 2, "9": 3, "b": 4, "keep": 5, "$x": 6, "02": 7}
+    await store.commit_step("r1", WorkflowStepState(step_id="a", result=1), context_updates=updates)
+    got = await store.get_run("r1")
+    assert got is not None
+    assert list(got.context) == ["keep", "$x", "02", "9", "10", "b", "steps", "z"]  # type: ignore[arg-type]
+    assert got.context == {**updates, "steps": {"a": 1}}
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("2", "10"),  # numeric names in numeric order (the documented example)
+        ("9", "10"),
+        ("0", "1"),
+        ("02", "1"),  # zero-padded: compared as strings
+        ("10", "1a0"),  # same length, starting with digits: as strings
+        ("1", "a"),
+        ("%24x", "0"),  # escaped keys sort by their stored form
+        ("A", "a"),
+        ("steps", "z"),
+    ],
+)
+def test_fields_are_ordered_as_the_server_orders_them(first: str, second: str) -> None:
+    from mongo_wfstore._encoding import server_field_order
+
+    assert sorted([second, first], key=server_field_order) == [first, second]
