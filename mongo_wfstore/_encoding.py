@@ -213,7 +213,10 @@ def path(*keys: str) -> str:
 def _as_json_text(value: Any, depth: int) -> dict[str, str]:
     """Store `value` as JSON text, after checking that it is JSON."""
     _check_json(value, depth)
-    return {JSON_MARKER: json.dumps(value, ensure_ascii=True, allow_nan=False)}
+    try:
+        return {JSON_MARKER: json.dumps(value, ensure_ascii=True, allow_nan=False)}
+    except ValueError as exc:  # an int past sys.get_int_max_str_digits(): 4300 digits
+        raise UnstorableValue(f"integer too large to store ({exc})") from None
 
 
 def _check_json(value: Any, depth: int) -> None:

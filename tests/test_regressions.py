@@ -267,3 +267,23 @@ def test_fields_are_ordered_as_the_server_orders_them(first: str, second: str) -
     from mongo_wfstore._encoding import server_field_order
 
     assert sorted([second, first], key=server_field_order) == [first, second]
+
+
+# ── found by the hostile corpus (tests/test_hostile.py) ─────────────────────
+
+
+async def test_an_integer_past_the_str_digit_limit_is_refused_with_the_path(
+    store: WorkflowStore,
+) -> None:
+    # An integer outside int64 is stored as JSON text; json.dumps of one with
+    # more than 4300 digits (Python's int/str conversion limit) raised a bare
+    # ValueError from deep inside the encoder.
+    await store.create_run(new_state("r1").with_context({}))
+    with pytest.raises(InvalidInputError, match=r"context_updates\['k'\]\[1\]") as info:
+        await store.commit_step(
+            "r1", WorkflowStepState(step_id="a"), context_updates={"k": [1, 10**4300]}
+        )
+    assert "4300 digits" in str(info.value)
+    with pytest.raises(InvalidInputError, match=r"result\.n"):
+        await store.upsert_step("r1", WorkflowStepState(step_id="a", result={"n": -(10**5000)}))
+    assert await store.list_steps("r1") == []
