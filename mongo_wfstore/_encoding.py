@@ -540,7 +540,9 @@ def run_fields(state: WorkflowExecutionState) -> dict[str, Any]:
     }
     if state.workspace_id is not None:
         fields["workspace_id"] = state.workspace_id
-    definition = state.definition.model_dump()
+    # The encoding checks the value; pydantic's serializer would warn (an error
+    # under -W error) for a part nested past its depth limit, before we refuse it.
+    definition = state.definition.model_dump(warnings=False)
     fields["definition"] = _encode_field(definition, "definition", run)
     if state.entry_point is not None:
         fields["entry_point"] = state.entry_point

@@ -287,3 +287,27 @@ async def test_an_integer_past_the_str_digit_limit_is_refused_with_the_path(
     with pytest.raises(InvalidInputError, match=r"result\.n"):
         await store.upsert_step("r1", WorkflowStepState(step_id="a", result={"n": -(10**5000)}))
     assert await store.list_steps("r1") == []
+
+
+@pytest.mark.filterwarnings("error")
+async def test_a_definition_nested_past_the_limit_is_refused_without_a_warning(
+    store: WorkflowStore,
+) -> None:
+    # The definition is dumped by pydantic before it is encoded; past 254 levels
+    # pydantic warned ("Maximum serialization depth exceeded"), an exception for
+    # an application that runs with warnings as errors, before the store could
+    # refuse the value (or store it, at 255 and 256 levels) itself.
+    from .strategies import deep_value
+
+    state = new_state("r1")
+    for depth, refused in [(255, False), (300, True)]:
+        schema = deep_value(depth)
+        definition = state.definition.model_copy(update={"input_schema": schema})
+        with_schema = state.model_copy(update={"definition": definition})
+        if refused:
+            with pytest.raises(InvalidInputError, match=r"definition\.input_schema"):
+                await store.create_run(with_schema)
+        else:
+            await store.create_run(with_schema)
+            got = await store.get_run("r1")
+            assert got is not None and same(got.definition.input_schema, schema)
