@@ -63,7 +63,7 @@ def controlled_clock(start: datetime = CLOCK_START) -> Iterator[Clock]:
 def observable(value: Any) -> Any:
     """What a caller can see of a result, as plain data (types kept)."""
     if isinstance(value, (WorkflowExecutionState, WorkflowStepState)):
-        return (type(value).__name__, value.model_dump())
+        return (type(value).__name__, value.model_dump(warnings=False))
     if isinstance(value, RunPage):
         return ("page", observable(value.items), value.next_cursor)
     if isinstance(value, (list, tuple)):
