@@ -173,8 +173,8 @@ class MongoWorkflowStore(WorkflowStore):
     async def create_run(self, state: WorkflowExecutionState) -> None:
         """Create the run, or overwrite its run-level fields; steps are kept.
 
-        One upsert. Retrying after a network error is safe: it writes the same
-        fields again.
+        One upsert. A retry after a network error writes the same fields again,
+        `context` included (see `WorkflowStore.create_run`).
         """
         check_state(state)
         if self._tenant is not None:

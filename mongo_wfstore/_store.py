@@ -69,8 +69,14 @@ class WorkflowStore(abc.ABC):
         Raises `InvalidInputError` for a value that cannot be stored and
         `PayloadTooLargeError` when the run would exceed 16 MiB.
 
-        Safe to retry (after `DatabaseUnavailableError`): it writes the same
-        fields again and leaves the steps alone.
+        Retrying (after `DatabaseUnavailableError`) writes the same fields again
+        and leaves the steps alone, which is safe while nobody else writes the
+        run. But it writes `context` too: if another writer changed the run in
+        between (a worker committed a step), a blind retry puts your state's
+        context back over theirs (their steps stay, their results leave the
+        context). When others may write the run, call `get_run` first: a run
+        there means your create landed (or the run existed); create it only if
+        `get_run` returns None.
         """
 
     @abc.abstractmethod
@@ -130,6 +136,7 @@ class WorkflowStore(abc.ABC):
 
         Safe to retry. (Through a scoped store, which raises `RunNotFoundError`
         for a run it does not have, the retry of an applied delete raises it.)
+        A retry deletes the run even if someone created it again in between.
         """
 
     # ── step-level ────────────────────────────────────────────────────────
@@ -177,9 +184,10 @@ class WorkflowStore(abc.ABC):
         if the run moved on. In every error case nothing is written.
 
         Safe to retry, as `upsert_step`: the step lands once, in its place, and the
-        same context keys are set again. With `expected_revision`, a retry whose
-        first attempt was applied raises `RevisionConflictError`: check the step
-        with `get_step`.
+        same context keys are set again. (If another writer changed the same step
+        or keys in between, the retry puts your values back.) With
+        `expected_revision`, a retry whose first attempt was applied raises
+        `RevisionConflictError`: check the step with `get_step`.
         """
 
     # ── waits ─────────────────────────────────────────────────────────────
