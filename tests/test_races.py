@@ -206,6 +206,39 @@ def test_concurrent_calls_end_as_some_serial_order(
         asyncio.run(check_linearizable(setup, batch, seed))
 
 
+CONFLICTING: list[Call] = [
+    ("complete_wait", None, 0, None),
+    ("complete_wait", None, 1, "k1"),
+    ("complete_wait", None, 2, "k1"),  # the same key, another result
+    ("complete_wait", "alice", 1, "k2"),
+    ("upsert_step", None, "r1", "wait again"),  # the wait, rewritten
+    ("upsert_step", None, "r1", "s2"),
+    ("commit_step", None, "r1", "s2", 1, None),
+    ("commit_step", None, "r1", "wait", None, None),
+    ("commit_step", None, "r1", "t", 2, 3),  # BASE leaves r1 at revision 3
+    ("delete_run", None, "r1"),
+    ("create_run", None, "r1", 1, "alice"),
+    ("update_context", None, "r1", 2, None),
+    ("update_context", None, "r1", 3, 3),
+    ("find_wait", None),
+    ("get_step", None, "r1", "ask"),
+    ("get_run", None, "r1"),
+]
+"""Calls that all touch run r1 and its wait: every batch of them conflicts."""
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    batch=st.lists(st.sampled_from(CONFLICTING), min_size=2, max_size=5),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_conflicting_calls_on_one_run_end_as_some_serial_order(
+    batch: list[Call], seed: int
+) -> None:
+    with controlled_clock():
+        asyncio.run(check_linearizable([], batch, seed))
+
+
 # ── many writers ──────────────────────────────────────────────────────────
 
 
