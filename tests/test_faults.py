@@ -5,7 +5,7 @@ method's docstring says a retry of an applied write raises.
 
 For every write, and for every command of the two-command paths, each fault is
 injected and the outcome compared with a store where the same call succeeded
-once: the same documents (byte for byte, `revision` aside), no duplicate step,
+once: the same documents (field for field, `revision` aside), no duplicate step,
 no lost step, no step moved, the same result. The errors that reach the caller
 are `DatabaseUnavailableError`s with the driver's error as `__cause__`.
 
