@@ -86,19 +86,23 @@ definitions = st.builds(
     ),
     st.none() | json_values,
 )
+AGENTS = ["agent", "a.$gent"]
+THREADS = ["thread", "t%24"]
 states = st.builds(
-    lambda run, user, workspace, at, input_, context, definition, entry: WorkflowExecutionState(
-        run_task_id=run,
-        agent_id="agent",
-        thread_id="thread",
-        user_id=user,
-        workspace_id=workspace,
-        definition=definition,
-        entry_point=entry,
-        input=input_,
-        context=context,
-        created_at=at,
-        updated_at=at,
+    lambda run, user, workspace, at, input_, context, definition, entry, agent, thread: (
+        WorkflowExecutionState(
+            run_task_id=run,
+            agent_id=agent,
+            thread_id=thread,
+            user_id=user,
+            workspace_id=workspace,
+            definition=definition,
+            entry_point=entry,
+            input=input_,
+            context=context,
+            created_at=at,
+            updated_at=at,
+        )
     ),
     run_ids,
     st.sampled_from(["alice", "bob"]),
@@ -108,6 +112,8 @@ states = st.builds(
     contexts,
     definitions,
     st.none() | st.just("main"),
+    st.sampled_from(AGENTS),
+    st.sampled_from(THREADS),
 )
 steps = st.builds(
     WorkflowStepState,
@@ -285,14 +291,23 @@ class StoresAgree(RuleBasedStateMachine):
 
     @rule(
         tenant=views,
-        user=st.none() | st.sampled_from(["alice", "bob"]),
-        workspace=st.none() | st.just("ws"),
+        filters=st.fixed_dictionaries(
+            {},
+            optional={
+                "agent_id": st.sampled_from(AGENTS),
+                "thread_id": st.sampled_from(THREADS),
+                "user_id": st.sampled_from(["alice", "bob"]),
+                "workspace_id": st.just("ws"),
+            },
+        ),
         limit=st.integers(1, 3),
     )
-    def list_runs(
-        self, tenant: Tenant, user: str | None, workspace: str | None, limit: int
-    ) -> None:
-        self.read(tenant, lambda s: all_pages(s, limit=limit, user_id=user, workspace_id=workspace))
+    def list_runs(self, tenant: Tenant, filters: dict[str, str], limit: int) -> None:
+        dirty = self.dirty
+        got = self.both(tenant, lambda s: all_pages(s, limit=limit, **filters))
+        self.dirty = dirty  # only a read
+        listed = [run[1]["run_task_id"] for page in got[1] for run in page[1]]
+        assert listed == self.model.listed(tenant, **filters)
 
     # ── step-level ──
 
