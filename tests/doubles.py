@@ -201,6 +201,12 @@ class YieldingCollection(_Proxy):
             for _ in range(self._yields()):
                 await asyncio.sleep(0)
             result = await target(*args, **kwargs)
+            if isinstance(result, dict):
+                # What a server sends: a fresh document, as it was when the command
+                # ran. mongomock may return references into its store (projected
+                # sub-documents), which a write run during the yield below would
+                # change under the caller.
+                result = bson.decode(bson.encode(result))
             for _ in range(self._yields()):
                 await asyncio.sleep(0)
             return result

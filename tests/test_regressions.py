@@ -311,3 +311,28 @@ async def test_a_definition_nested_past_the_limit_is_refused_without_a_warning(
             await store.create_run(with_schema)
             got = await store.get_run("r1")
             assert got is not None and same(got.definition.input_schema, schema)
+
+
+# ── found by the race test, in a test double ────────────────────────────────
+
+
+async def test_a_yielding_collection_returns_documents_as_they_were_when_read() -> None:
+    # mongomock returns projected sub-documents by reference; YieldingCollection
+    # yielded after the command and before the store copied the result, so a
+    # write in between changed what a read had already returned (a get_step saw
+    # a completion that happened after it). Not a library bug: no server and no
+    # driver leaves such a gap. Shrunk input: [create_run(r1, bob), find_wait(w1),
+    # delete_run(r.2), complete_wait(w1), scoped("alice").get_step(r1, "ask")],
+    # seed 1.
+    import random
+
+    from mongomock_motor import AsyncMongoMockClient
+
+    from .doubles import YieldingCollection
+
+    raw = AsyncMongoMockClient()["db"]["runs"]
+    await raw.insert_one({"_id": "r1", "steps": [{"step_id": "ask", "status": "waiting"}]})
+    coll = YieldingCollection(raw, rng=random.Random(0), max_yields=0)
+    read = await coll.find_one({"_id": "r1"}, {"steps": {"$elemMatch": {"step_id": "ask"}}})
+    await raw.update_one({"_id": "r1", "steps.step_id": "ask"}, {"$set": {"steps.$.status": "x"}})
+    assert read["steps"][0]["status"] == "waiting"
