@@ -13,7 +13,7 @@ The encoding keeps ordinary payloads as they are, readable and queryable in the
 mongo shell. It changes only what a server refuses or would give back
 differently:
 
-- A field name that is empty, starts with `$`, or contains `.`, `%`, NUL or a lone
+- A field name that is empty, or contains `$`, `.`, `%`, NUL or a lone
   surrogate is percent-escaped (`$ref` is stored as `%24ref`, `a.b` as `a%2Eb`,
   `""` as `%`, a lone surrogate as `%uD800`). Dicts keep their structure, so an
   update can address any key by path (`context.steps.<step_id>`).
@@ -74,6 +74,7 @@ __all__ = [
     "has_lone_surrogate",
     "path",
     "run_fields",
+    "server_field_order",
     "step_document",
     "unescape_key",
     "upgrade_document",
@@ -156,7 +157,7 @@ def _path_part(key: object) -> str:
 def _key_needs_escape(key: str) -> bool:
     return (
         not key
-        or key[0] == "$"
+        or "$" in key
         or "." in key
         or "%" in key
         or "\x00" in key
@@ -174,9 +175,10 @@ def escape_key(key: str) -> str:
         return key
     if not key:
         return "%"
-    escaped = key.replace("%", "%25").replace(".", "%2E").replace("\x00", "%00")
-    if escaped[0] == "$":
-        escaped = "%24" + escaped[1:]
+    # Every `$`, not only a leading one: then no update path built from stored
+    # keys holds a `$` (only the positional `steps.$` does), which mongomock
+    # would read as positional wherever it appears.
+    escaped = key.replace("%", "%25").replace(".", "%2E").replace("\x00", "%00").replace("$", "%24")
     if has_lone_surrogate(escaped):
         escaped = _SURROGATE.sub(lambda match: f"%u{ord(match.group()):04X}", escaped)
     return escaped
@@ -211,7 +213,10 @@ def path(*keys: str) -> str:
 def _as_json_text(value: Any, depth: int) -> dict[str, str]:
     """Store `value` as JSON text, after checking that it is JSON."""
     _check_json(value, depth)
-    return {JSON_MARKER: json.dumps(value, ensure_ascii=True, allow_nan=False)}
+    try:
+        return {JSON_MARKER: json.dumps(value, ensure_ascii=True, allow_nan=False)}
+    except ValueError as exc:  # an int past sys.get_int_max_str_digits(): 4300 digits
+        raise UnstorableValue(f"integer too large to store ({exc})") from None
 
 
 def _check_json(value: Any, depth: int) -> None:
@@ -535,7 +540,9 @@ def run_fields(state: WorkflowExecutionState) -> dict[str, Any]:
     }
     if state.workspace_id is not None:
         fields["workspace_id"] = state.workspace_id
-    definition = state.definition.model_dump()
+    # The encoding checks the value; pydantic's serializer would warn (an error
+    # under -W error) for a part nested past its depth limit, before we refuse it.
+    definition = state.definition.model_dump(warnings=False)
     fields["definition"] = _encode_field(definition, "definition", run)
     if state.entry_point is not None:
         fields["entry_point"] = state.entry_point
@@ -690,13 +697,40 @@ def context_sets_for(
                 f"context_updates[{key!r}]", run_task_id=run_task_id, step_id=step_id
             ) from None
     sets["steps"] = {escape_key(step_id): stored_result}
-    return sets
+    # In the order a server applies them, so that new keys land in the same order
+    # in every store (and on mongomock, which applies them in the order sent).
+    return dict(sorted(sets.items(), key=lambda item: server_field_order(item[0])))
+
+
+def server_field_order(name: str) -> tuple[int, int, bytes]:
+    """Sort key: the order in which MongoDB (5.0+) applies sibling paths of an update.
+
+    A server does not apply the paths of a `$set` in the order given: strings go
+    in byte order, except that names which are numbers go in numeric order ("9"
+    before "10"; "02", zero-padded, is a string). New fields are appended in this
+    order. (The server's `cmpPathsAndArrayIndexes`.)
+    """
+    raw = name.encode("utf-8", "surrogatepass")
+    first = raw[:1]
+    if not raw or first < b"0":
+        return (0, 0, raw)
+    if first > b"9":
+        return (4, 0, raw)
+    if first == b"0":
+        return (1 if len(raw) == 1 else 2, 0, raw)
+    return (3, len(raw), raw)  # numeric names: shorter first, then digit by digit
 
 
 def context_paths(sets: dict[str, Any]) -> dict[str, Any]:
-    """`context_sets_for`'s result as `$set` paths (`context.<key>`, `context.steps.<id>`)."""
-    paths = {f"context.{key}": value for key, value in sets.items() if key != "steps"}
-    paths.update({f"context.steps.{key}": value for key, value in sets["steps"].items()})
+    """`context_sets_for`'s result as `$set` paths (`context.<key>`, `context.steps.<id>`),
+    in the same order.
+    """
+    paths: dict[str, Any] = {}
+    for key, value in sets.items():
+        if key == "steps":
+            paths.update({f"context.steps.{step}": result for step, result in value.items()})
+        else:
+            paths[f"context.{key}"] = value
     return paths
 
 

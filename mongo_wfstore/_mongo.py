@@ -114,6 +114,7 @@ RUN_EXISTS: dict[str, Any] = {"created_at": {"$exists": True}}
 """Filter part matching documents that are runs, not step-only stubs."""
 
 _OBJECT = {"$type": "object", "$not": {"$type": "array"}}
+_NOT_JSON_TEXT = {"$exists": False}
 CONTEXT_MERGEABLE: dict[str, Any] = {
     "context": _OBJECT,
     "$or": [{"context.steps": {"$exists": False}}, {"context.steps": _OBJECT}],
@@ -227,7 +228,9 @@ class MongoWorkflowStore(WorkflowStore):
     async def create_run(self, state: WorkflowExecutionState) -> None:
         """Create the run, or overwrite its run-level fields; steps are kept.
 
-        One upsert (plus GridFS uploads for values past the offload threshold).
+        One upsert (plus GridFS uploads for values past the offload threshold). A
+        retry after a network error writes the same fields again, `context`
+        included (see `WorkflowStore.create_run`).
         """
         check_state(state)
         if self._tenant is not None:
@@ -297,15 +300,22 @@ class MongoWorkflowStore(WorkflowStore):
         )
 
         async def write() -> dict[str, Any]:
-            outcome = await self._write(
-                self._run_match(run_task_id, expected_revision),
-                update,
-                run_task_id=run_task_id,
-                payload={"context": stored},
-            )
-            if outcome is _Outcome.MISSED:
-                raise await self._why_not_written(run_task_id, expected_revision)
-            return self._registry(outcome)
+            for attempt in range(_MAX_ATTEMPTS):
+                outcome = await self._write(
+                    self._run_match(run_task_id, expected_revision),
+                    update,
+                    run_task_id=run_task_id,
+                    payload={"context": stored},
+                )
+                if outcome is not _Outcome.MISSED:
+                    return self._registry(outcome)
+                # Matched nothing; the run may have been created (or moved to the
+                # expected revision) before the read that says why: then try again.
+                error = await self._why_not_written(run_task_id, expected_revision)
+                if not isinstance(error, _Raced):
+                    raise error
+                logger.debug("update_context %r lost a race (attempt %d)", run_task_id, attempt + 1)
+            raise ContentionError(run_task_id, None, _MAX_ATTEMPTS)
 
         await self._with_blobs(plan, write)
 
@@ -579,22 +589,24 @@ class MongoWorkflowStore(WorkflowStore):
                 else:
                     unset[f"steps.$.{name}"] = ""
             update["$unset"] = unset
-            cas = {
+            # The fields the completion keeps (and returns) must still be as looked
+            # up, or the step returned would not be the step stored. (None matches
+            # a missing field.)
+            still_waiting: dict[str, Any] = {
                 **self._match(run_task_id),
                 **RUN_EXISTS,
-                **CONTEXT_MERGEABLE,
                 "steps": {
                     "$elemMatch": {
                         "step_id": step_id,
                         "wait_task_id": wait_task_id,
                         "status": TaskStatus.INPUT_REQUIRED.value,
+                        "started_at": waiting.get("started_at"),
                     }
                 },
             }
-
             write = functools.partial(
                 self._write_or_race,
-                cas,
+                {**still_waiting, **CONTEXT_MERGEABLE},
                 plan.update(update),
                 run_task_id=run_task_id,
                 step_id=step_id,
@@ -603,7 +615,14 @@ class MongoWorkflowStore(WorkflowStore):
             try:
                 await self._with_blobs(plan, write)
             except _Raced:
-                if not await self._context_mergeable(run_task_id):
+                # Matched nothing. The context is to blame only if the step still
+                # waits in this run; else the wait moved on (completed, deleted,
+                # rewritten): look it up again.
+                if await self._find_one(
+                    {**still_waiting, "$nor": [CONTEXT_MERGEABLE]},
+                    {"_id": 1},
+                    f"checking the context of run {run_task_id!r}",
+                ):
                     raise _context_shape_error(run_task_id) from None
                 continue
             if stored_result is not None:

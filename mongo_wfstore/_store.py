@@ -18,7 +18,7 @@ import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from pydantic import JsonValue
@@ -70,8 +70,14 @@ class WorkflowStore(abc.ABC):
         Raises `InvalidInputError` for a value that cannot be stored and
         `PayloadTooLargeError` when the run would exceed 16 MiB.
 
-        Safe to retry (after `DatabaseUnavailableError`): it writes the same
-        fields again and leaves the steps alone.
+        Retrying (after `DatabaseUnavailableError`) writes the same fields again
+        and leaves the steps alone, which is safe while nobody else writes the
+        run. But it writes `context` too: if another writer changed the run in
+        between (a worker committed a step), a blind retry puts your state's
+        context back over theirs (their steps stay, their results leave the
+        context). When others may write the run, call `get_run` first: a run
+        there means your create landed (or the run existed); create it only if
+        `get_run` returns None.
         """
 
     @abc.abstractmethod
@@ -131,6 +137,7 @@ class WorkflowStore(abc.ABC):
 
         Safe to retry. (Through a scoped store, which raises `RunNotFoundError`
         for a run it does not have, the retry of an applied delete raises it.)
+        A retry deletes the run even if someone created it again in between.
         """
 
     # ── step-level ────────────────────────────────────────────────────────
@@ -178,9 +185,10 @@ class WorkflowStore(abc.ABC):
         if the run moved on. In every error case nothing is written.
 
         Safe to retry, as `upsert_step`: the step lands once, in its place, and the
-        same context keys are set again. With `expected_revision`, a retry whose
-        first attempt was applied raises `RevisionConflictError`: check the step
-        with `get_step`.
+        same context keys are set again. (If another writer changed the same step
+        or keys in between, the retry puts your values back.) With
+        `expected_revision`, a retry whose first attempt was applied raises
+        `RevisionConflictError`: check the step with `get_step`.
         """
 
     # ── waits ─────────────────────────────────────────────────────────────
@@ -432,9 +440,18 @@ class Tenant:
         return f"tenant (user {self.user_id!r}, workspace {self.workspace_id!r})"
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MILLISECOND = timedelta(milliseconds=1)
+
+
 def encode_cursor(created_at: datetime, run_task_id: str) -> str:
-    """The opaque cursor of the page that starts after this run."""
-    millis = round(created_at.timestamp() * 1000)
+    """The opaque cursor of the page that starts after this run.
+
+    Milliseconds since 1970 are computed in integers: a float timestamp is off by
+    microseconds for dates far from 1970, and the next page would then repeat or
+    skip runs.
+    """
+    millis = (created_at - _EPOCH) // _MILLISECOND
     raw = json.dumps([millis, run_task_id], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -448,7 +465,7 @@ def decode_cursor(cursor: object) -> tuple[datetime, str]:
         millis, run_task_id = json.loads(raw)
         if type(millis) is not int or not isinstance(run_task_id, str):
             raise ValueError("bad fields")
-        created_at = datetime.fromtimestamp(millis / 1000, tz=timezone.utc)
+        created_at = _EPOCH + millis * _MILLISECOND
     except (TypeError, ValueError, binascii.Error, OverflowError, OSError):
         raise InvalidInputError(
             f"cursor {cursor!r:.60} is not a cursor returned by list_runs"

@@ -8,7 +8,12 @@
 - `CountingCollection` records every command the store sends, to prove the
   command budget of each operation.
 - `YieldingCollection` yields to the event loop before and after each command,
-  so concurrent tasks interleave the way they do against a real server.
+  so concurrent tasks interleave the way they do against a real server; with a
+  seeded `random.Random` it yields a random number of times, so that each seed
+  gives another interleaving.
+- `FaultyCollection` makes a chosen command fail with a network error, either
+  before it reaches the server (not applied) or after the server applied it
+  (the reply is lost: the ambiguous case).
 - `UntouchableCollection` fails the test if the store calls it at all.
 """
 
@@ -16,12 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import bson
 from bson.int64 import Int64
-from pymongo.errors import WriteError
+from pymongo.errors import AutoReconnect, WriteError
 
 MAX_BSON_SIZE = 16 * 1024 * 1024
 MAX_DEPTH = 100
@@ -189,7 +196,20 @@ class CountingCollection(_Proxy):
 
 
 class YieldingCollection(_Proxy):
-    """Yields to the event loop around every command, so that tasks interleave."""
+    """Yields to the event loop around every command, so that tasks interleave.
+
+    Without `rng` it yields once before and once after each command. With a
+    seeded `random.Random` it yields 0 to `max_yields` times before and after,
+    drawn from `rng`: the same seed gives the same interleaving of the same tasks.
+    """
+
+    def __init__(self, inner: Any, rng: random.Random | None = None, max_yields: int = 3) -> None:
+        super().__init__(inner)
+        self._rng = rng
+        self._max_yields = max_yields
+
+    def _yields(self) -> int:
+        return 1 if self._rng is None else self._rng.randint(0, self._max_yields)
 
     def __getattr__(self, name: str) -> Any:
         target = getattr(self._inner, name)
@@ -197,12 +217,113 @@ class YieldingCollection(_Proxy):
             return target
 
         async def call(*args: Any, **kwargs: Any) -> Any:
-            await asyncio.sleep(0)
+            for _ in range(self._yields()):
+                await asyncio.sleep(0)
             result = await target(*args, **kwargs)
-            await asyncio.sleep(0)
+            if isinstance(result, dict):
+                # What a server sends: a fresh document, as it was when the command
+                # ran. mongomock may return references into its store (projected
+                # sub-documents), which a write run during the yield below would
+                # change under the caller.
+                result = bson.decode(bson.encode(result))
+            for _ in range(self._yields()):
+                await asyncio.sleep(0)
             return result
 
         return call
+
+
+@dataclass
+class Fault:
+    """A command made to fail: the `nth` command sent from when it was armed."""
+
+    nth: int
+    applied: bool
+    """True: the server applies the command and the reply is lost (ambiguous).
+    False: the command never reaches the server."""
+    error: BaseException
+
+
+class FaultyCollection(_Proxy):
+    """Makes chosen commands fail with a network error, before or after applying them.
+
+    `fail(nth, applied=...)` arms a fault on the nth command sent from now on
+    (reads count too: `find_one`, `update_one`, `delete_one`, ... and `find`,
+    whose cursor fails when read). `log` records each command sent and what
+    happened to it.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.sent = 0
+        self.log: list[tuple[str, str]] = []
+        self._faults: dict[int, Fault] = {}
+
+    def fail(
+        self, nth: int = 1, *, applied: bool, error: BaseException | None = None
+    ) -> BaseException:
+        """Arm a fault; returns the error the store will see."""
+        if error is None:
+            error = AutoReconnect("connection reset (injected fault)")
+        self._faults[self.sent + nth] = Fault(nth, applied, error)
+        return error
+
+    @property
+    def armed(self) -> bool:
+        """True while a fault has not fired yet."""
+        return bool(self._faults)
+
+    def disarm(self) -> None:
+        self._faults.clear()
+
+    def _next(self, name: str) -> Fault | None:
+        self.sent += 1
+        fault = self._faults.pop(self.sent, None)
+        if fault is None:
+            self.log.append((name, "ok"))
+        else:
+            self.log.append((name, "applied, reply lost" if fault.applied else "not sent"))
+        return fault
+
+    def find(self, *args: Any, **kwargs: Any) -> Any:
+        fault = self._next("find")
+        cursor = self._inner.find(*args, **kwargs)
+        return cursor if fault is None else _FailingCursor(cursor, fault.error)
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._inner, name)
+        if name not in CountingCollection.COMMANDS:
+            return target
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            fault = self._next(name)
+            if fault is not None and not fault.applied:
+                raise fault.error
+            result = await target(*args, **kwargs)
+            if fault is not None:
+                raise fault.error
+            return result
+
+        return call
+
+
+class _FailingCursor:
+    """A cursor whose results never arrive."""
+
+    def __init__(self, inner: Any, error: BaseException) -> None:
+        self._inner = inner
+        self._error = error
+
+    def sort(self, *args: Any, **kwargs: Any) -> _FailingCursor:
+        self._inner = self._inner.sort(*args, **kwargs)
+        return self
+
+    def limit(self, *args: Any, **kwargs: Any) -> _FailingCursor:
+        self._inner = self._inner.limit(*args, **kwargs)
+        return self
+
+    async def to_list(self, length: int | None = None) -> list[Any]:
+        raise self._error
 
 
 class UntouchableCollection:

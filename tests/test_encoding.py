@@ -44,7 +44,7 @@ def through_bson(value: Any) -> Any:
     [
         ("plain", "plain"),
         ("with space", "with space"),
-        ("mid$dle", "mid$dle"),
+        ("mid$dle", "mid%24dle"),
         ("$ref", "%24ref"),
         ("$", "%24"),
         ("a.b", "a%2Eb"),
@@ -72,6 +72,13 @@ def test_escaped_keys_are_legal_field_names_and_reversible(key: str) -> None:
     assert "." not in stored and "\x00" not in stored
     assert stored != JSON_MARKER
     assert unescape_key(stored) == key
+
+
+def test_keys_stored_before_every_dollar_was_escaped_still_decode() -> None:
+    # Up to 0.1.0 only a leading `$` was escaped: "a$b" was stored as it is.
+    assert unescape_key("mid$dle") == "mid$dle"
+    assert unescape_key("%24a$b") == "$a$b"
+    assert decode_value({"k$": {"x$y": 1}}) == {"k$": {"x$y": 1}}
 
 
 def test_plain_keys_are_not_copied() -> None:
