@@ -60,12 +60,6 @@ DRIVER_ERRORS: tuple[type[BaseException], ...] = (
 """What a driver call can raise that the store must translate."""
 
 
-class AsyncCursorLike(Protocol):
-    """The part of an async cursor the store uses."""
-
-    def to_list(self, length: int | None = None) -> Awaitable[list[Any]]: ...
-
-
 class AsyncCollectionLike(Protocol):
     """The part of an async MongoDB collection the store uses."""
 

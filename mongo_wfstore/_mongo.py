@@ -114,7 +114,6 @@ RUN_EXISTS: dict[str, Any] = {"created_at": {"$exists": True}}
 """Filter part matching documents that are runs, not step-only stubs."""
 
 _OBJECT = {"$type": "object", "$not": {"$type": "array"}}
-_NOT_JSON_TEXT = {"$exists": False}
 CONTEXT_MERGEABLE: dict[str, Any] = {
     "context": _OBJECT,
     "$or": [{"context.steps": {"$exists": False}}, {"context.steps": _OBJECT}],
