@@ -392,6 +392,9 @@ def _encode_dict(value: dict[Any, Any], depth: int) -> Any:
 
 
 def _encode_list(value: list[Any], depth: int) -> Any:
+    # The per-item dispatch repeats `_encode_dict`'s on purpose: it is the hot
+    # loop of every write, and a shared helper would cost a call per JSON value
+    # (measured: about a third more time on record-heavy results).
     if depth >= MAX_NATIVE_DEPTH:
         return _as_json_text(value, depth)
     changed: list[Any] | None = None
