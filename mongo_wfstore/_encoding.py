@@ -392,9 +392,9 @@ def _encode_dict(value: dict[Any, Any], depth: int) -> Any:
 
 
 def _encode_list(value: list[Any], depth: int) -> Any:
-    # The per-item dispatch repeats `_encode_dict`'s on purpose: it is the hot
-    # loop of every write, and a shared helper would cost a call per JSON value
-    # (measured: about a third more time on record-heavy results).
+    # The per-item dispatch repeats `_encode_dict`'s on purpose: a shared helper
+    # costs a call per JSON value (measured: +53% on a list of 400,000 scalars,
+    # +2% on a list of records, whose time is spent in the dict loop).
     if depth >= MAX_NATIVE_DEPTH:
         return _as_json_text(value, depth)
     changed: list[Any] | None = None
