@@ -351,14 +351,7 @@ class InMemoryWorkflowStore(WorkflowStore):
 
         def apply() -> dict[str, Any] | None:
             run = self._writable_run(run_task_id, expected_revision)
-            fields = bson.decode(run.fields or b"")
-            _merge_into_context(fields, run_task_id, context_sets)
-            encoded_fields = bson.encode(fields)
-            steps = {**run.steps, step_id: encoded}
-            registry = self._check_size(
-                run, run_task_id, step_id, payload_size, plan, fields=encoded_fields, steps=steps
-            )
-            return self._commit(run, plan, registry, fields=encoded_fields, steps=steps)
+            return self._commit_step(run, plan, step_id, encoded, context_sets, payload_size)
 
         await self._write(plan, apply)
 
@@ -410,14 +403,7 @@ class InMemoryWorkflowStore(WorkflowStore):
             current = self._find_wait(wait_task_id)
             if current is None or current[0] is not run or current[1] != stored:
                 raise _Changed()
-            fields = bson.decode(run.fields or b"")
-            _merge_into_context(fields, run_task_id, context_sets)
-            encoded_fields = bson.encode(fields)
-            steps = {**run.steps, step_id: encoded}
-            registry = self._check_size(
-                run, run_task_id, step_id, payload_size, plan, fields=encoded_fields, steps=steps
-            )
-            return self._commit(run, plan, registry, fields=encoded_fields, steps=steps)
+            return self._commit_step(run, plan, step_id, encoded, context_sets, payload_size)
 
         try:
             await self._write(plan, apply)
@@ -460,6 +446,25 @@ class InMemoryWorkflowStore(WorkflowStore):
                 await self.blobs.delete_quietly(plan.new_ids())
             raise
         await self.blobs.delete_quietly(plan.replaced(before))
+
+    def _commit_step(
+        self,
+        run: _StoredRun,
+        plan: WritePlan,
+        step_id: str,
+        encoded_step: bytes,
+        context_sets: dict[str, Any],
+        payload_size: int,
+    ) -> dict[str, Any] | None:
+        """Write a step and merge it into the context, as one checked write."""
+        fields = bson.decode(run.fields or b"")
+        _merge_into_context(fields, run.run_task_id, context_sets)
+        encoded_fields = bson.encode(fields)
+        steps = {**run.steps, step_id: encoded_step}
+        registry = self._check_size(
+            run, run.run_task_id, step_id, payload_size, plan, fields=encoded_fields, steps=steps
+        )
+        return self._commit(run, plan, registry, fields=encoded_fields, steps=steps)
 
     def _commit(
         self,
